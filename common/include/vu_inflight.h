@@ -115,19 +115,38 @@ int vu_inflight_queue_attach(struct vu_inflight_queue *iq, struct vu_inflight_ar
 			     uint16_t split_used_idx);
 void vu_inflight_queue_detach(struct vu_inflight_queue *iq);
 
-/* Split ring: head taken / head completed (used idx after the push). */
+/*
+ * Split ring: a head was taken (get); a head was completed into the used
+ * ring (put, linking it into the current batch); the batch became
+ * visible with used->idx = used_idx (commit).
+ */
 void vu_inflight_split_get(struct vu_inflight_queue *iq, uint16_t head);
-void vu_inflight_split_put(struct vu_inflight_queue *iq, uint16_t head, uint16_t new_used_idx);
+void vu_inflight_split_put(struct vu_inflight_queue *iq, uint16_t head);
+void vu_inflight_split_commit(struct vu_inflight_queue *iq, uint16_t used_idx);
 
 /*
  * Packed ring: record a chain taken from the ring (its descriptors, as
  * copied); returns the slot that tracks it, to hand back at completion.
+ * put links the slot back into the free list of the batch; commit makes
+ * the batch final once its used descriptors are visible.
  */
 struct vring_packed_desc;
 uint16_t vu_inflight_packed_get(struct vu_inflight_queue *iq,
 				const struct vring_packed_desc *descs, uint16_t n);
 void vu_inflight_packed_put(struct vu_inflight_queue *iq, uint16_t slot,
-			    uint16_t new_used_idx, bool new_used_wrap);
+			    uint16_t used_idx, bool used_wrap);
+void vu_inflight_packed_commit(struct vu_inflight_queue *iq);
+
+/*
+ * Packed ring after a reconnect: the ring position the recovered region
+ * implies (next used slot and wrap; next available slot and wrap).
+ */
+void vu_inflight_packed_ring_state(const struct vu_inflight_queue *iq, uint16_t *used_idx,
+				   bool *used_wrap, uint16_t *avail_idx, bool *avail_wrap);
+
+/* Descriptors saved for a packed slot (to rebuild the chain). */
+const struct vu_inflight_desc_packed *vu_inflight_packed_slot(const struct vu_inflight_queue *iq,
+							       uint16_t slot);
 
 /*
  * Next chain to resubmit: split: its head index; packed: the slot whose

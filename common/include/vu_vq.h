@@ -41,6 +41,7 @@ struct vu_inflight_queue;
 struct vu_chain {
 	uint16_t id;         /* head index (split) or buffer id (packed) */
 	uint16_t ndescs;     /* ring slots the chain used (packed) */
+	uint16_t inflight_slot; /* packed: inflight-region slot tracking it */
 	uint16_t nout;       /* device-readable iovecs: iov[0 .. nout) */
 	uint16_t nin;        /* device-writable iovecs: iov[nout .. nout+nin) */
 	uint32_t out_len;    /* bytes readable */
