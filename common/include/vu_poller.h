@@ -54,7 +54,8 @@ struct vu_poller_config {
  * returns how much work it did (0 = idle).  busy() says whether work is
  * outstanding that will need polling without a new kick (e.g. I/O in
  * flight); a source with fd >= 0 makes it readable when such work
- * completes, so the poller may sleep anyway.  Runs on the poller.
+ * completes, so the poller may sleep anyway.  The fd is watched
+ * level-triggered: poll() must drain it.  Runs on the poller.
  */
 struct vu_poll_source {
 	unsigned int (*poll)(struct vu_poll_source *src);

@@ -166,11 +166,21 @@ int vu_vq_ctl_map(struct vu_vq *vq);
 /* Forget ring pointers (after the memory table changed, before remap). */
 void vu_vq_ctl_unmap(struct vu_vq *vq);
 
-/* Set the next index (SET_VRING_BASE); packed: bit 15 is the wrap counter. */
+/*
+ * Set the next index (SET_VRING_BASE).  Packed: bits 0-14 the next
+ * available slot, bit 15 its wrap counter, and in bits 16-31 the used
+ * position in the same form (QEMU); 0 there means "same as available".
+ */
 void vu_vq_ctl_set_base(struct vu_vq *vq, uint32_t num);
 
-/* The index to report with GET_VRING_BASE. */
+/* The index to report with GET_VRING_BASE (same form as set_base). */
 uint32_t vu_vq_ctl_get_base(const struct vu_vq *vq);
+
+/*
+ * Start processing: map the ring (if not yet), set up the shadow state
+ * and inflight recovery.  0 or -errno (the queue stays stopped).
+ */
+int vu_vq_ctl_start(struct vu_vq *vq);
 
 /* Close the queue's fds and return it to the initial state. */
 void vu_vq_ctl_reset(struct vu_vq *vq);

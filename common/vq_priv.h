@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers shared by the split and packed ring walkers (vq_split.c,
+ * vq_packed.c) and the common queue code (vq.c).  Poller context only.
+ */
+#ifndef VU_VQ_PRIV_H
+#define VU_VQ_PRIV_H
+
+#include <endian.h>
+#include <errno.h>
+#include <unistd.h>
+
+#include "vu_dev.h"
+#include "vu_util.h"
+#include "vu_vq.h"
+
+/* Bad chains reported per queue before the log falls silent. */
+#define VQ_BAD_CHAIN_LOG_LIMIT 16
+
+void vq_report_bad_chain(struct vu_vq *vq, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Append a buffer of a descriptor to the chain after checking it: a
+ * readable buffer may not follow a writable one, lengths may not overflow
+ * 32 bits, every byte must be in guest memory.  0 or -errno (bad chain).
+ */
+static inline int vq_chain_add(struct vu_vq *vq, struct vu_chain *c, uint64_t addr,
+			       uint32_t len, bool writable)
+{
+	unsigned int n = (unsigned int)c->nout + c->nin;
+	int ret;
+
+	if (writable) {
+		if (vu_unlikely(len > UINT32_MAX - c->in_len))
+			return -EOVERFLOW;
+		c->in_len += len;
+	} else {
+		if (vu_unlikely(c->nin)) {
+			vq_report_bad_chain(vq, "readable descriptor after a writable one");
+			return -EINVAL;
+		}
+		if (vu_unlikely(len > UINT32_MAX - c->out_len))
+			return -EOVERFLOW;
+		c->out_len += len;
+	}
+	if (len == 0)
+		return 0;
+	ret = vu_mem_map_iov(vq->dev->mem, addr, len, c->iov, c->gpa, &n, c->max);
+	if (vu_unlikely(ret)) {
+		vq_report_bad_chain(vq, "buffer gpa 0x%llx len %u %s",
+				    (unsigned long long)addr, len,
+				    ret == -ENOBUFS ? "needs more segments than the device takes"
+						    : "is outside guest memory");
+		return ret;
+	}
+	if (writable)
+		c->nin = (uint16_t)(n - c->nout);
+	else
+		c->nout = (uint16_t)n;
+	return 0;
+}
+
+/* Dirty-log the bytes written into a completed chain's writable part. */
+void vq_log_written(struct vu_vq *vq, const struct vu_chain *c, uint32_t written);
+
+/* Dirty-log a write to the used ring at byte offset off, len bytes. */
+static inline void vq_log_used(struct vu_vq *vq, uint64_t off, uint64_t len)
+{
+	if (vu_unlikely(vq->log_used) && vq->dev->log.glog)
+		vu_dirty_log_write(&vq->dev->log, vq->log_guest_addr + off, len);
+}
+
+static inline bool vq_logging(const struct vu_vq *vq)
+{
+	return vu_unlikely(vq->dev->features & (1ull << VHOST_F_LOG_ALL)) && vq->dev->log.glog;
+}
+
+static inline void vq_signal(struct vu_vq *vq)
+{
+	static const uint64_t one = 1;
+
+	if (vq->call_fd >= 0) {
+		ssize_t r = write(vq->call_fd, &one, sizeof(one));
+		(void)r;
+	}
+	vq->stats.notified++;
+}
+
+/* Split ring walker (vq_split.c). */
+int vq_split_pop(struct vu_vq *vq, struct vu_chain *c);
+void vq_split_push(struct vu_vq *vq, const struct vu_chain *c, uint32_t len);
+void vq_split_flush(struct vu_vq *vq);
+bool vq_split_has_work(struct vu_vq *vq);
+bool vq_split_enable_notify(struct vu_vq *vq);
+void vq_split_disable_notify(struct vu_vq *vq);
+int vq_split_map(struct vu_vq *vq);
+int vq_split_start(struct vu_vq *vq);
+
+/* Packed ring walker (vq_packed.c). */
+int vq_packed_pop(struct vu_vq *vq, struct vu_chain *c);
+void vq_packed_push(struct vu_vq *vq, const struct vu_chain *c, uint32_t len);
+void vq_packed_flush(struct vu_vq *vq);
+bool vq_packed_has_work(struct vu_vq *vq);
+bool vq_packed_enable_notify(struct vu_vq *vq);
+void vq_packed_disable_notify(struct vu_vq *vq);
+int vq_packed_map(struct vu_vq *vq);
+int vq_packed_start(struct vu_vq *vq);
+
+#endif
