@@ -198,7 +198,7 @@ static void try_sleep(struct vu_poller *p)
 	for (unsigned int i = 0; i < p->nsources && !work; i++) {
 		struct vu_poll_source *s = p->sources[i];
 
-		if (s->busy && s->busy(s) && s->fd < 0)
+		if (s->prepare_sleep && s->prepare_sleep(s))
 			work = true;
 	}
 	for (unsigned int i = 0; i < l->n && !work; i++)

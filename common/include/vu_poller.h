@@ -50,16 +50,19 @@ struct vu_poller_config {
 };
 
 /*
- * A source of work other than queues.  poll() runs once per pass and
- * returns how much work it did (0 = idle).  busy() says whether work is
- * outstanding that will need polling without a new kick (e.g. I/O in
- * flight); a source with fd >= 0 makes it readable when such work
- * completes, so the poller may sleep anyway.  The fd is watched
- * level-triggered: poll() must drain it.  Runs on the poller.
+ * A source of work other than queues (an I/O engine's completions, a
+ * NIC's RX queue).  Runs on the poller:
+ *  - poll() once per pass; returns how much work it did (0 = idle);
+ *  - prepare_sleep() (optional) before the poller sleeps: arm whatever
+ *    makes fd readable when work arrives, then return true if work is
+ *    already there or cannot be waited for, in which case the poller
+ *    does not sleep.  Sources without it never keep the poller awake.
+ *  - fd (>= 0) is watched level-triggered while the poller sleeps;
+ *    poll() must drain it.
  */
 struct vu_poll_source {
 	unsigned int (*poll)(struct vu_poll_source *src);
-	bool (*busy)(struct vu_poll_source *src);
+	bool (*prepare_sleep)(struct vu_poll_source *src);
 	int fd;
 };
 

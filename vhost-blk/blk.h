@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhost-blk internals: the backing disk, the virtio-blk device built on
+ * the vhost-user library, requests, and the engine interface that the
+ * I/O engines (io_uring, null) implement as peers.
+ */
+#ifndef BLK_H
+#define BLK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include <linux/virtio_blk.h>
+
+#include "vu_dev.h"
+#include "vu_poller.h"
+
+#define BLK_SECTOR_SHIFT 9
+#define BLK_SECTOR_SIZE 512u
+/* Data segments a request may have (config seg_max). */
+#define BLK_SEG_MAX 126
+/* iovecs per chain: header, data, status, plus splits at region ends. */
+#define BLK_CHAIN_IOV 256
+/* Largest data segment (config size_max). */
+#define BLK_SIZE_MAX (1u << 20)
+/* Discard / write-zeroes limits advertised in config space. */
+#define BLK_MAX_DISCARD_SECTORS (1u << 22)
+#define BLK_MAX_DISCARD_SEG 32
+#define BLK_SERIAL_LEN 20          /* VIRTIO_BLK_ID_BYTES */
+
+enum blk_engine_kind {
+	BLK_ENGINE_URING,
+	BLK_ENGINE_NULL,
+	BLK_ENGINE_COUNT,
+};
+
+/* One backing store, as the command line gave it. */
+struct blk_disk_config {
+	const char *socket_path;
+	int socket_fd;            /* --fd, or -1 */
+	bool client;
+	const char *file;
+	const char *serial;
+	bool read_only;
+	bool direct;              /* O_DIRECT (default) */
+	bool writeback;           /* initial WCE */
+	uint16_t num_queues;
+	enum blk_engine_kind engine;
+};
+
+struct blk_disk {
+	struct blk_disk_config cfg;
+	int fd;                   /* O_DIRECT when available */
+	int fd_buffered;          /* for requests O_DIRECT refuses */
+	bool is_blockdev;
+	bool direct;              /* fd really is O_DIRECT */
+	uint64_t capacity;        /* in 512-byte sectors; atomic access */
+	uint32_t blk_size;        /* logical block size */
+	uint8_t physical_block_exp;
+	bool discard;             /* the backing store can discard */
+	bool write_zeroes;
+	char serial[BLK_SERIAL_LEN];
+	uint8_t wce;              /* guest-visible writeback cache; atomic */
+};
+
+/* Open the backing store; 0 or -errno with a message printed. */
+int blk_disk_open(struct blk_disk *disk, const struct blk_disk_config *cfg);
+void blk_disk_close(struct blk_disk *disk);
+/* Re-read the size; returns true if the capacity changed. */
+bool blk_disk_refresh_size(struct blk_disk *disk);
+
+struct blk_queue;
+struct blk_engine;
+
+/* Virtio feature bits the device offers for this disk. */
+uint64_t blk_device_features(const struct blk_disk *disk);
+
+/* One request: a chain and what was parsed out of it. */
+struct blk_req {
+	struct blk_queue *q;
+	struct vu_chain chain;
+	uint32_t type;
+	uint64_t sector;
+	uint32_t data_len;
+	unsigned int ndata;
+	uint8_t *status;          /* host pointer to the guest's status byte */
+	int pending;              /* engine operations outstanding */
+	int result;               /* first error (-errno) of those */
+	bool retried_buffered;
+	uint16_t next_free;
+	struct iovec data[BLK_CHAIN_IOV];
+	struct iovec iov[BLK_CHAIN_IOV];
+	uint64_t gpa[BLK_CHAIN_IOV];
+	/* DISCARD / WRITE_ZEROES ranges, copied out of guest memory. */
+	struct virtio_blk_discard_write_zeroes ranges[BLK_MAX_DISCARD_SEG];
+	unsigned int nranges;
+};
+
+struct blk_engine_ops {
+	const char *name;
+	/* Create the engine of one poller (on the control thread). */
+	struct blk_engine *(*create)(struct vu_poller *poller);
+	void (*destroy)(struct blk_engine *eng);
+	/* Make a disk usable by this engine (register its files); returns
+	 * the handle requests of that disk use (>= 0) or -errno. */
+	int (*attach_disk)(struct blk_engine *eng, struct blk_disk *disk);
+	/* The guest memory of a device changed (device drained). */
+	void (*mem_changed)(struct blk_engine *eng, struct vu_dev *dev);
+	/* Poller: start a request; completion comes via blk_req_done(). */
+	void (*submit)(struct blk_engine *eng, struct blk_req *req);
+};
+
+extern const struct blk_engine_ops blk_engine_uring_ops;
+extern const struct blk_engine_ops blk_engine_null_ops;
+
+/* Per-queue state, allocated when the queue starts. */
+struct blk_queue {
+	struct vu_vq *vq;
+	struct blk_disk *disk;
+	struct blk_engine *engine;
+	const struct blk_engine_ops *eops;
+	int disk_handle;          /* from attach_disk, for this queue's engine */
+	unsigned int inflight;    /* requests popped, not completed; atomic */
+	uint16_t free_head;
+	uint16_t nreqs;
+	struct blk_req *reqs;
+};
+
+/*
+ * Engine: the operation for req finished with res (bytes or -errno).
+ * Poller context.  When the last outstanding operation of the request
+ * is done, the request completes to the guest.
+ */
+void blk_req_op_done(struct blk_req *req, int res);
+
+/* The disk's device: one vhost-user device per disk. */
+struct blk_device {
+	struct blk_disk disk;
+	struct vu_dev *vdev;
+	struct vu_endpoint *ep;
+	struct vu_dev_ops ops;         /* blk_dev_ops with this disk's features */
+	const struct blk_engine_ops *eops;
+	struct blk_engine **engines;   /* this device's engine, per poller */
+	int *disk_handles;             /* the disk's handle in each engine */
+	struct blk_queue queues[VU_DEV_MAX_QUEUES];
+};
+
+extern const struct vu_dev_ops blk_dev_ops;
+
+#endif
