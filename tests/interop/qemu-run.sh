@@ -108,7 +108,13 @@ if [ -n "$script" ]; then
 	chmod 755 "$tmp/extra/tests/$test.sh"
 	(cd "$tmp/extra" && printf '%s\n' tests "tests/$test.sh" |
 		cpio -o -H newc -R 0:0 --quiet) >"$tmp/extra.cpio"
-	cat "$initrd" "$tmp/extra.cpio" >"$tmp/initrd"
+	# An uncompressed archive must start 4-byte aligned; zeros between
+	# archives are skipped, so pad the image's one to 512 bytes.
+	cp "$initrd" "$tmp/initrd"
+	size=$(stat -c %s "$tmp/initrd")
+	pad=$(( (512 - size % 512) % 512 ))
+	[ "$pad" -eq 0 ] || head -c "$pad" /dev/zero >>"$tmp/initrd"
+	cat "$tmp/extra.cpio" >>"$tmp/initrd"
 	initrd="$tmp/initrd"
 fi
 

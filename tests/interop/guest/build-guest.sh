@@ -65,15 +65,18 @@ done
 
 # ---------------------------------------------------------------- kernel
 # Which kernel package: pinned, already unpacked, or the archive's current.
+kernel_pkg_from_apt() {
+	local deps
+	deps=$(apt-cache depends linux-image-amd64 2>/dev/null || true)
+	awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }' <<<"$deps"
+}
 resolve_kernel_pkg() {
 	local p
-	p=$(apt-cache depends linux-image-amd64 2>/dev/null |
-		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }')
+	p=$(kernel_pkg_from_apt)
 	if [ -z "$p" ] && [ "$(id -u)" -eq 0 ]; then
 		log "apt lists do not know linux-image-amd64; running apt-get update"
 		apt-get update -qq >&2
-		p=$(apt-cache depends linux-image-amd64 2>/dev/null |
-			awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }')
+		p=$(kernel_pkg_from_apt)
 	fi
 	[ -n "$p" ] || die "cannot tell which linux-image-*-amd64 the archive offers (apt-get update?)"
 	echo "$p"
