@@ -330,14 +330,15 @@ int vq_packed_start(struct vu_vq *vq)
 	if (!vq->inflight)
 		return 0;
 	ret = vu_inflight_queue_attach(vq->inflight, &vq->dev->inflight, vq->index,
-				       (uint16_t)vq->size, true, 0);
+				       (uint16_t)vq->size, true,
+				       (uint16_t)(vq->used_idx | (uint16_t)vq->used_wrap << 15), vq->gpdesc);
 	if (ret)
 		return ret;
-	if (vq->inflight->nresubmit) {
-		vu_inflight_packed_ring_state(vq->inflight, &vq->used_idx, &vq->used_wrap,
-					      &vq->last_avail_idx, &vq->avail_wrap);
+	/* A recovered region knows where a crashed backend stopped. */
+	vu_inflight_packed_ring_state(vq->inflight, &vq->used_idx, &vq->used_wrap,
+				      &vq->last_avail_idx, &vq->avail_wrap);
+	if (vq->inflight->nresubmit)
 		vu_info("%s queue %u: resubmitting %u in-flight requests",
 			vq->dev->name, vq->index, vq->inflight->nresubmit);
-	}
 	return 0;
 }

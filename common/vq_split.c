@@ -296,7 +296,7 @@ int vq_split_start(struct vu_vq *vq)
 	if (!vq->inflight)
 		return 0;
 	ret = vu_inflight_queue_attach(vq->inflight, &vq->dev->inflight, vq->index,
-				       (uint16_t)vq->size, false, used);
+				       (uint16_t)vq->size, false, used, NULL);
 	if (ret)
 		return ret;
 	/* Chains taken = chains completed + chains still in flight. */

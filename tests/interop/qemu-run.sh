@@ -71,13 +71,15 @@ qargs=("$@")
 case "$timeout" in "" | *[!0-9]*) die "bad timeout '$timeout'" ;; esac
 case "$mem" in "" | *[!0-9]*) die "bad memory size '$mem'" ;; esac
 case "$test" in "" | *[!A-Za-z0-9_.-]*) die "bad test name '$test'" ;; esac
-[ -f "$imgdir/vmlinuz" ] && [ -f "$imgdir/initramfs.cpio.gz" ] ||
+if [ ! -f "$imgdir/vmlinuz" ] || [ ! -f "$imgdir/initramfs.cpio.gz" ]; then
 	die "$imgdir has no vmlinuz and initramfs.cpio.gz (run guest/build-guest.sh $imgdir)"
+fi
 command -v "$qemu" >/dev/null || die "no QEMU binary '$qemu'"
 
 # ---- cleanup on any exit
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/qemu-run.XXXXXX")
 qpid=""
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
 	if [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
 		kill -TERM "$qpid" 2>/dev/null || true
@@ -126,7 +128,7 @@ append="console=ttyS0 quiet panic=-1 vutest=$test"
 cmd=("$qemu" -accel tcg -m "$mem" -smp 1 -nographic -no-reboot
 	-nic none -vga none
 	-object "memory-backend-memfd,id=mem,size=${mem}M,share=on"
-	-numa node,memdev=mem
+	-numa "node,memdev=mem"
 	-kernel "$imgdir/vmlinuz" -initrd "$initrd" -append "$append"
 	"${qargs[@]}")
 echo "qemu-run: ${cmd[*]}" >&2
@@ -182,6 +184,10 @@ else
 		echo "qemu-run: ----" >&2
 	fi
 	reason=$(grep -a 'VUTEST-RESULT: FAIL' "$log" | head -n1 | tr -d '\r' || true)
-	echo "qemu-run: $test: FAIL (${elapsed}s)${reason:+: ${reason#*FAIL }}" >&2
+	if [ "$rc" -eq 124 ]; then
+		echo "qemu-run: $test: TIMEOUT (${elapsed}s)" >&2
+	else
+		echo "qemu-run: $test: FAIL (${elapsed}s)${reason:+: ${reason#*FAIL }}" >&2
+	fi
 fi
 exit "$rc"

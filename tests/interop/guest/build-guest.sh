@@ -48,7 +48,8 @@ BUSYBOX=${BUSYBOX:-/bin/busybox}
 # Modules the guest needs; modprobe --show-depends adds their dependencies
 # (virtio_ring, virtio, virtio_pci_modern_dev, virtio_pci_legacy_dev,
 # failover, net_failover with Debian 12's kernel).
-MODULES=(virtio_pci virtio_blk virtio_net ${GUEST_EXTRA_MODULES:-})
+read -ra extra_modules <<<"${GUEST_EXTRA_MODULES:-}"
+MODULES=(virtio_pci virtio_blk virtio_net "${extra_modules[@]}")
 
 mkdir -p "$1"
 OUTDIR=$(cd "$1" && pwd)
@@ -215,6 +216,7 @@ done
 
 # --- /lib/vutest.sh: helpers for the test scripts (and /init).
 cat >"$root/lib/vutest.sh" <<'EOF'
+# shellcheck shell=sh
 # /lib/vutest.sh - helpers for guest test scripts (busybox sh).
 # A test script is run as `sh /tests/NAME.sh`; exit 0 means PASS, anything
 # else FAIL. It should `. /lib/vutest.sh` and use vu_fail to give a reason.

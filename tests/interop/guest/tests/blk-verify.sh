@@ -46,6 +46,7 @@ vu_log "wrote $mib MiB at 0 MiB ($sum1) and at $off2 MiB ($sum2)"
 sync
 echo 3 >/proc/sys/vm/drop_caches
 
+# shellcheck disable=SC3040 # busybox ash has pipefail
 set -o pipefail # a failed dd in "dd | md5sum" fails the pipeline
 rd1=$(dd if="/dev/$dev" bs=1M skip=0 count="$mib" iflag=direct 2>/tmp/dd.err | md5sum | cut -d' ' -f1) ||
 	vu_fail "read at 0 MiB failed: $(dd_err)"
