@@ -71,10 +71,12 @@ struct vu_inflight_slot;
  * written, never read back: the shadow below is authoritative, so a
  * front-end scribbling on the region cannot steer the backend; it only
  * changes what a later recovery sees, and recovery re-validates all.
+ * Used by the queue's owner only (attach while the queue is stopped).
  */
 struct vu_inflight_queue {
 	void *gregion;            /* shared region of this queue */
 	uint16_t desc_num;
+	uint16_t index;           /* queue index, for log lines */
 	bool packed;
 	uint64_t counter;         /* next value of desc[].counter */
 	/* Chains to resubmit after a reconnect, in their original order. */
@@ -84,7 +86,7 @@ struct vu_inflight_queue {
 	/* Completed since the last commit: heads (split) or slots (packed). */
 	uint16_t *batch;
 	uint16_t nbatch;
-	bool batch_overflow;      /* split: more puts than desc_num (reported once) */
+	bool warned;              /* a data-path error was logged (once per attach) */
 	uint16_t last_batch_head; /* split */
 	/* Packed: next/last/num/state of every entry; free list (committed
 	 * part), chains put since the last commit, used position. */
@@ -114,8 +116,8 @@ uint64_t vu_inflight_queue_region_size(uint16_t queue_size);
 /*
  * GET_INFLIGHT_FD: create a zeroed memfd area (sealed against shrinking)
  * for num_queues queues of queue_size (1..32768).  Fills *area and *desc
- * (mmap_size, offset 0); desc's fd is area->fd, still owned by the area
- * (send a copy).  An area already mapped is released first, on success
+ * (mmap_size, offset 0); the reply carries area->fd, which the area keeps
+ * owning.  An area already mapped is released first, on success
  * only.  0 or -errno.
  */
 int vu_inflight_area_create(struct vu_inflight_area *area, uint16_t num_queues,
@@ -131,8 +133,8 @@ int vu_inflight_area_create(struct vu_inflight_area *area, uint16_t num_queues,
 int vu_inflight_area_map(struct vu_inflight_area *area, const struct vu_inflight_desc *desc, int fd);
 
 /*
- * Unmap and close.  Accepts an area zeroed, never mapped (fd -1) or
- * already released.  For create, map and release: caller is the control
+ * Unmap and close.  Accepts an area zeroed, never mapped or already
+ * released (the fd is closed only if the area was mapped).  For create, map and release: caller is the control
  * thread and must have detached every queue of the area.
  */
 void vu_inflight_area_release(struct vu_inflight_area *area);
@@ -144,8 +146,10 @@ void vu_inflight_area_release(struct vu_inflight_area *area);
  *
  * used_idx: split: the used ring's idx as read from the ring;
  * packed: the used position the queue starts from (bits 0-14 the index,
- * bit 15 the wrap counter, as in GET_VRING_BASE); it is recorded in a
- * fresh region, and in a recovered one that has nothing to resubmit.
+ * bit 15 the wrap counter, as in GET_VRING_BASE), recorded in a fresh
+ * region; a recovered region keeps its own position (the front-end does
+ * not know where a crashed backend stopped): read it back with
+ * vu_inflight_packed_ring_state() after every packed attach.
  * gpring (packed, may be NULL): the descriptor ring, to tell whether a
  * batch that was being completed at the crash reached the driver (the
  * spec's flags check); without it that batch is taken as completed,
@@ -193,9 +197,10 @@ void vu_inflight_packed_put(struct vu_inflight_queue *iq, uint16_t slot,
 void vu_inflight_packed_commit(struct vu_inflight_queue *iq);
 
 /*
- * Packed ring after a reconnect: the ring position the recovered region
- * implies (next used slot and wrap; next available slot and wrap, past
- * the descriptors of every chain to resubmit).
+ * Packed ring, right after attach: the ring position the region implies
+ * (next used slot and wrap; next available slot and wrap, past the
+ * descriptors of every chain to resubmit).  For a fresh region, the
+ * position given to attach.
  */
 void vu_inflight_packed_ring_state(const struct vu_inflight_queue *iq, uint16_t *used_idx,
 				   bool *used_wrap, uint16_t *avail_idx, bool *avail_wrap);
