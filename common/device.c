@@ -204,10 +204,15 @@ void dev_reset_queues(struct vu_dev *dev)
 
 void vu_dev_disconnect(struct vu_dev *dev)
 {
+	struct vu_mem *old_mem;
+
 	vu_dev_pause(dev);
 	dev_reset_queues(dev);
-	vu_mem_destroy(dev->mem);
+	old_mem = dev->mem;
 	dev->mem = NULL;
+	if (old_mem && dev->ops->mem_changed)
+		dev->ops->mem_changed(dev);
+	vu_mem_destroy(old_mem);
 	vu_dirty_log_release(&dev->log);
 	vu_inflight_area_release(&dev->inflight);
 	vu_close_fd(&dev->log_call_fd);

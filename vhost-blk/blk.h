@@ -28,6 +28,29 @@
 #define BLK_MAX_DISCARD_SEG 32
 #define BLK_SERIAL_LEN 20          /* VIRTIO_BLK_ID_BYTES */
 
+/* Which guest memory the io_uring engine registers as fixed buffers. */
+enum blk_fixed_mode {
+	BLK_FIXED_AUTO,           /* hugetlbfs-backed regions: resident anyway */
+	BLK_FIXED_ON,             /* every region (pins all guest memory) */
+	BLK_FIXED_OFF,
+};
+
+/* Largest fixed buffer the kernel accepts, and chunks one device may use. */
+#define BLK_FIXED_CHUNK_MAX (1ull << 30)
+#define BLK_FIXED_MAX_CHUNKS 128
+
+struct blk_fixed_chunk {
+	uint8_t *base;
+	uint64_t len;
+	uint16_t index;           /* the engine's buffer slot */
+};
+
+/* The fixed buffers of one device in one engine; read by the poller. */
+struct blk_fixed_map {
+	unsigned int n;
+	struct blk_fixed_chunk chunk[BLK_FIXED_MAX_CHUNKS];
+};
+
 enum blk_engine_kind {
 	BLK_ENGINE_URING,
 	BLK_ENGINE_NULL,
@@ -44,6 +67,7 @@ struct blk_disk_config {
 	bool read_only;
 	bool direct;              /* O_DIRECT (default) */
 	bool writeback;           /* initial WCE */
+	enum blk_fixed_mode fixed;
 	uint16_t num_queues;
 	enum blk_engine_kind engine;
 };
@@ -104,8 +128,11 @@ struct blk_engine_ops {
 	/* Make a disk usable by this engine (register its files); returns
 	 * the handle requests of that disk use (>= 0) or -errno. */
 	int (*attach_disk)(struct blk_engine *eng, struct blk_disk *disk);
-	/* The guest memory of a device changed (device drained). */
-	void (*mem_changed)(struct blk_engine *eng, struct vu_dev *dev);
+	/* The guest memory of a device changed (its queues drained, not
+	 * running): replace the device's fixed buffers in map with the
+	 * regions of mem (NULL: none) that mode selects.  Control thread. */
+	void (*mem_changed)(struct blk_engine *eng, const struct vu_mem *mem,
+			    enum blk_fixed_mode mode, struct blk_fixed_map *map);
 	/* Poller: start a request; completion comes via blk_req_done(). */
 	void (*submit)(struct blk_engine *eng, struct blk_req *req);
 };
@@ -120,6 +147,7 @@ struct blk_queue {
 	struct blk_engine *engine;
 	const struct blk_engine_ops *eops;
 	int disk_handle;          /* from attach_disk, for this queue's engine */
+	const struct blk_fixed_map *fixed; /* guest memory registered there */
 	unsigned int inflight;    /* requests popped, not completed; atomic */
 	uint16_t free_head;
 	uint16_t nreqs;
@@ -142,6 +170,7 @@ struct blk_device {
 	const struct blk_engine_ops *eops;
 	struct blk_engine **engines;   /* this device's engine, per poller */
 	int *disk_handles;             /* the disk's handle in each engine */
+	struct blk_fixed_map *fixed;   /* the device's fixed buffers, per engine */
 	struct blk_queue queues[VU_DEV_MAX_QUEUES];
 };
 

@@ -107,6 +107,7 @@ static int blk_queue_start(struct vu_dev *dev, struct vu_vq *vq)
 	q->eops = bd->eops;
 	q->engine = bd->engines[vq->index % dev->npollers];
 	q->disk_handle = bd->disk_handles[vq->index % dev->npollers];
+	q->fixed = &bd->fixed[vq->index % dev->npollers];
 	q->nreqs = (uint16_t)(vq->size > UINT16_MAX ? UINT16_MAX : vq->size);
 	q->reqs = vu_numa_zalloc(sizeof(struct blk_req) * q->nreqs, node);
 	if (!q->reqs)
@@ -144,7 +145,7 @@ static void blk_mem_changed(struct vu_dev *dev)
 	struct blk_device *bd = to_blk(dev);
 
 	for (unsigned int i = 0; i < dev->npollers && bd->eops->mem_changed; i++)
-		bd->eops->mem_changed(bd->engines[i], dev);
+		bd->eops->mem_changed(bd->engines[i], dev->mem, bd->disk.cfg.fixed, &bd->fixed[i]);
 }
 
 /* ---- request path (poller) ---- */

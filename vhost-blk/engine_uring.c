@@ -25,6 +25,7 @@
 
 #define URING_ENTRIES 1024
 #define URING_MAX_FILES 128
+#define URING_MAX_BUFS 1024
 
 struct blk_engine {
 	struct io_uring ring;
@@ -34,6 +35,8 @@ struct blk_engine {
 	unsigned int queued;       /* SQEs prepared, not submitted */
 	unsigned int nfiles;       /* registered file slots in use */
 	bool warned_buffered;
+	bool bufs_registered;      /* the sparse buffer table exists */
+	bool buf_used[URING_MAX_BUFS];
 };
 
 static inline struct blk_engine *src_engine(struct vu_poll_source *src)
@@ -56,15 +59,43 @@ static struct io_uring_sqe *get_sqe(struct blk_engine *eng)
 	return sqe;
 }
 
+/* The registered chunk holding the request's only data segment, or NULL. */
+static const struct blk_fixed_chunk *fixed_chunk(const struct blk_req *req)
+{
+	const struct blk_fixed_map *map = req->q->fixed;
+	uintptr_t a = (uintptr_t)req->data[0].iov_base;
+	size_t len = req->data[0].iov_len;
+
+	for (unsigned int i = 0; i < map->n; i++) {
+		uintptr_t b = (uintptr_t)map->chunk[i].base;
+
+		if (a >= b && a - b < map->chunk[i].len && len <= map->chunk[i].len - (a - b))
+			return &map->chunk[i];
+	}
+	return NULL;
+}
+
 static void prep_rw(struct blk_engine *eng, struct blk_req *req, struct io_uring_sqe *sqe)
 {
 	int slot = req->q->disk_handle + (req->retried_buffered ? 1 : 0);
 	uint64_t off = req->sector << BLK_SECTOR_SHIFT;
 
-	if (req->type == VIRTIO_BLK_T_IN) {
+	const struct blk_fixed_chunk *fc = req->ndata == 1 ? fixed_chunk(req) : NULL;
+
+	if (fc) {
+		/* One segment inside registered memory: no page pinning per I/O. */
+		if (req->type == VIRTIO_BLK_T_IN)
+			io_uring_prep_read_fixed(sqe, slot, req->data[0].iov_base,
+						 (unsigned int)req->data[0].iov_len, off, fc->index);
+		else
+			io_uring_prep_write_fixed(sqe, slot, req->data[0].iov_base,
+						  (unsigned int)req->data[0].iov_len, off, fc->index);
+	} else if (req->type == VIRTIO_BLK_T_IN) {
 		io_uring_prep_readv(sqe, slot, req->data, req->ndata, off);
 	} else {
 		io_uring_prep_writev(sqe, slot, req->data, req->ndata, off);
+	}
+	if (req->type == VIRTIO_BLK_T_OUT) {
 		/* Writethrough: complete only once durable (SECURITY.md D.30). */
 		if (!__atomic_load_n(&req->q->disk->wce, __ATOMIC_RELAXED))
 			sqe->rw_flags = RWF_DSYNC;
@@ -278,10 +309,84 @@ static int uring_attach_disk(struct blk_engine *eng, struct blk_disk *disk)
 	return (int)slot;
 }
 
+/* Clear the slots of map in the engine's buffer table. */
+static void fixed_release(struct blk_engine *eng, struct blk_fixed_map *map)
+{
+	for (unsigned int i = 0; i < map->n; i++) {
+		struct iovec none = { 0 };
+		__u64 tag = 0;
+		unsigned int slot = map->chunk[i].index;
+
+		io_uring_register_buffers_update_tag(&eng->ring, slot, &none, &tag, 1);
+		eng->buf_used[slot] = false;
+	}
+	map->n = 0;
+}
+
+static int fixed_add(struct blk_engine *eng, struct blk_fixed_map *map, uint8_t *base, uint64_t len)
+{
+	struct iovec iov = { .iov_base = base, .iov_len = (size_t)len };
+	__u64 tag = 0;
+	unsigned int slot;
+	int ret;
+
+	if (map->n == BLK_FIXED_MAX_CHUNKS)
+		return -ENOSPC;
+	for (slot = 0; slot < URING_MAX_BUFS && eng->buf_used[slot]; slot++)
+		;
+	if (slot == URING_MAX_BUFS)
+		return -ENOSPC;
+	ret = io_uring_register_buffers_update_tag(&eng->ring, slot, &iov, &tag, 1);
+	if (ret < 0)
+		return ret;
+	eng->buf_used[slot] = true;
+	map->chunk[map->n++] = (struct blk_fixed_chunk){ .base = base, .len = len,
+							 .index = (uint16_t)slot };
+	return 0;
+}
+
+static void uring_mem_changed(struct blk_engine *eng, const struct vu_mem *mem,
+			      enum blk_fixed_mode mode, struct blk_fixed_map *map)
+{
+	int ret = 0;
+
+	fixed_release(eng, map);
+	if (!mem || mode == BLK_FIXED_OFF)
+		return;
+	if (!eng->bufs_registered) {
+		ret = io_uring_register_buffers_sparse(&eng->ring, URING_MAX_BUFS);
+		if (ret < 0) {
+			vu_warn("io_uring: no fixed buffers (%s); using readv/writev", strerror(-ret));
+			return;
+		}
+		eng->bufs_registered = true;
+	}
+	for (unsigned int r = 0; r < mem->nregions && ret == 0; r++) {
+		const struct vu_mem_region *reg = &mem->regions[r];
+
+		/* Registering pins every page: only memory resident anyway,
+		 * unless asked (DESIGN.md, vhost-blk). */
+		if (mode == BLK_FIXED_AUTO && !reg->hugepage)
+			continue;
+		for (uint64_t off = 0; off < reg->size && ret == 0; off += BLK_FIXED_CHUNK_MAX) {
+			uint64_t len = reg->size - off < BLK_FIXED_CHUNK_MAX ? reg->size - off
+									  : BLK_FIXED_CHUNK_MAX;
+
+			ret = fixed_add(eng, map, reg->host + off, len);
+		}
+	}
+	if (ret < 0) {
+		vu_warn("io_uring: registering guest memory failed (%s); using readv/writev",
+			strerror(-ret));
+		fixed_release(eng, map);
+	}
+}
+
 const struct blk_engine_ops blk_engine_uring_ops = {
 	.name = "io_uring",
 	.create = uring_create,
 	.destroy = uring_destroy,
 	.attach_disk = uring_attach_disk,
+	.mem_changed = uring_mem_changed,
 	.submit = uring_submit,
 };

@@ -55,6 +55,9 @@ static void usage(FILE *f)
 "  --engine io_uring|null  null completes requests without I/O (default io_uring)\n"
 "  --direct on|off       O_DIRECT on the backing store (default on; falls back to\n"
 "                        the page cache where the filesystem refuses it)\n"
+"  --fixed-buffers auto|on|off  register guest memory with io_uring as fixed\n"
+"                        buffers: auto = hugepage-backed memory only (resident\n"
+"                        anyway), on = all of it (pins the guest's memory)\n"
 "  --write-cache on|off  initial guest-visible write cache (default on: the guest\n"
 "                        flushes; off: every write is durable before completing)\n"
 "Process options:\n"
@@ -114,6 +117,17 @@ static enum blk_engine_kind parse_engine(const char *s)
 	if (!strcmp(s, "null"))
 		return BLK_ENGINE_NULL;
 	die_usage("unknown engine '%s' (expected io_uring or null)", s);
+}
+
+static enum blk_fixed_mode parse_fixed(const char *s)
+{
+	if (!strcmp(s, "auto"))
+		return BLK_FIXED_AUTO;
+	if (!strcmp(s, "on"))
+		return BLK_FIXED_ON;
+	if (!strcmp(s, "off"))
+		return BLK_FIXED_OFF;
+	die_usage("invalid fixed-buffers '%s' (expected auto, on or off)", s);
 }
 
 static void parse_cpus(struct options *o, const char *list)
@@ -194,6 +208,8 @@ static void parse_disk(struct blk_disk_config *d, char *spec)
 			d->direct = parse_bool(kv, v);
 		else if (!strcmp(kv, "write-cache"))
 			d->writeback = parse_bool(kv, v);
+		else if (!strcmp(kv, "fixed-buffers"))
+			d->fixed = parse_fixed(v);
 		else
 			die_usage("--disk: unknown key '%s'", kv);
 	}
@@ -224,7 +240,7 @@ static void check_disk(const struct blk_disk_config *d, unsigned int i)
 static void parse_args(struct options *o, int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_FD, O_CLIENT, O_FILE, O_RO, O_NQ, O_SERIAL, O_ENGINE, O_DIRECT,
-	       O_WCE, O_CPUS, O_POLL, O_DISK, O_MODE, O_VERBOSE, O_CAPS, O_HELP };
+	       O_WCE, O_FIXED, O_CPUS, O_POLL, O_DISK, O_MODE, O_VERBOSE, O_CAPS, O_HELP };
 	static const struct option longopts[] = {
 		{ "socket-path", required_argument, NULL, O_SOCKET },
 		{ "fd", required_argument, NULL, O_FD },
@@ -236,6 +252,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "engine", required_argument, NULL, O_ENGINE },
 		{ "direct", required_argument, NULL, O_DIRECT },
 		{ "write-cache", required_argument, NULL, O_WCE },
+		{ "fixed-buffers", required_argument, NULL, O_FIXED },
 		{ "cpus", required_argument, NULL, O_CPUS },
 		{ "poll", required_argument, NULL, O_POLL },
 		{ "disk", required_argument, NULL, O_DISK },
@@ -255,7 +272,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 	o->socket_mode = 0600;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c >= O_SOCKET && c <= O_WCE)
+		if (c >= O_SOCKET && c <= O_FIXED)
 			have_first = true;
 		switch (c) {
 		case O_SOCKET: first.socket_path = optarg; break;
@@ -268,6 +285,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case O_ENGINE: first.engine = parse_engine(optarg); break;
 		case O_DIRECT: first.direct = parse_bool("--direct", optarg); break;
 		case O_WCE: first.writeback = parse_bool("--write-cache", optarg); break;
+		case O_FIXED: first.fixed = parse_fixed(optarg); break;
 		case O_CPUS: parse_cpus(o, optarg); break;
 		case O_POLL:
 			if (vu_poll_mode_parse(optarg, &o->poll_mode, &o->idle_us))
@@ -375,7 +393,8 @@ static int setup_device(struct program *prog, const struct blk_disk_config *cfg,
 	bd->eops = engine_ops(cfg->engine);
 	bd->engines = prog->engines[cfg->engine];
 	bd->disk_handles = calloc(np, sizeof(int));
-	if (!bd->disk_handles)
+	bd->fixed = calloc(np, sizeof(*bd->fixed));
+	if (!bd->disk_handles || !bd->fixed)
 		return -ENOMEM;
 	for (unsigned int p = 0; p < np; p++) {
 		if (!bd->engines[p]) {
@@ -438,6 +457,7 @@ static void teardown(struct program *prog)
 	for (unsigned int i = 0; i < prog->ndevices; i++) {
 		blk_disk_close(&prog->devices[i]->disk);
 		free(prog->devices[i]->disk_handles);
+		free(prog->devices[i]->fixed);
 		free(prog->devices[i]);
 	}
 	for (unsigned int k = 0; k < BLK_ENGINE_COUNT; k++)

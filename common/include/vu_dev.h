@@ -53,7 +53,8 @@ struct vu_dev_ops {
 	/* Any thread: requests of vq the device still holds (0 when idle). */
 	unsigned int (*queue_inflight)(struct vu_dev *dev, struct vu_vq *vq);
 
-	/* The memory table changed (all queues quiesced and drained). */
+	/* The memory table changed (all queues quiesced and drained); also
+	 * after a disconnect, with dev->mem NULL. */
 	void (*mem_changed)(struct vu_dev *dev);
 	/* The front-end went away; device returns to its initial state. */
 	void (*disconnected)(struct vu_dev *dev);
