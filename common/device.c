@@ -156,28 +156,34 @@ int dev_queue_start(struct vu_dev *dev, struct vu_vq *vq)
 	ret = vu_vq_ctl_start(vq);
 	if (ret) {
 		vu_warn("%s queue %u: cannot start: %s", dev->name, vq->index, strerror(-ret));
-		return ret;
+		goto err_ring;
 	}
 	if (!vu_dev_has_feature(dev, VU_F_PROTOCOL_FEATURES))
 		vq->enabled = true;
 	if (dev->ops->queue_start) {
 		ret = dev->ops->queue_start(dev, vq);
-		if (ret) {
-			vq->started = false;
-			return ret;
-		}
+		if (ret)
+			goto err_started;
 	}
 	ret = vu_poller_add_queue(vq->poller, vq);
-	if (ret) {
-		if (dev->ops->queue_stop)
-			dev->ops->queue_stop(dev, vq);
-		vq->started = false;
-		return ret;
-	}
+	if (ret)
+		goto err_device;
 	vu_info("%s queue %u: started (%s ring of %u%s%s)", dev->name, vq->index,
 		vq->packed ? "packed" : "split", vq->size, vq->event_idx ? ", event idx" : "",
 		vq->inflight ? ", inflight tracking" : "");
 	return 0;
+
+err_device:
+	if (dev->ops->queue_stop)
+		dev->ops->queue_stop(dev, vq);
+err_started:
+	vq->started = false;
+err_ring:
+	/* A stopped queue is never stopped again: free the tracking state
+	 * the start attached, or nothing would. */
+	vu_inflight_queue_detach(&dev->ivqs[vq->index]);
+	vq->inflight = NULL;
+	return ret;
 }
 
 void dev_queue_stop(struct vu_dev *dev, struct vu_vq *vq)

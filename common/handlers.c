@@ -225,9 +225,14 @@ static uint64_t mem_end(const struct vu_mem *mem)
 {
 	uint64_t end = 0;
 
-	for (unsigned int i = 0; mem && i < mem->nregions; i++)
-		if (mem->regions[i].gpa + mem->regions[i].size > end)
-			end = mem->regions[i].gpa + mem->regions[i].size;
+	for (unsigned int i = 0; mem && i < mem->nregions; i++) {
+		const struct vu_mem_region *r = &mem->regions[i];
+		/* A region may end exactly at 2^64: saturate, never wrap. */
+		uint64_t e = r->size > UINT64_MAX - r->gpa ? UINT64_MAX : r->gpa + r->size;
+
+		if (e > end)
+			end = e;
+	}
 	return end;
 }
 
@@ -511,6 +516,23 @@ static int h_set_config(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *r
 	return dev->ops->set_config(dev, c->region, c->offset, c->size, c->flags);
 }
 
+/*
+ * A started queue tracks its requests in the current inflight area, which
+ * must not be unmapped under it (A.3): the area is replaced only while
+ * every queue is stopped, as QEMU does.
+ */
+static int inflight_area_busy(struct vu_dev *dev, const struct vu_msg *msg)
+{
+	for (uint16_t i = 0; i < dev->num_queues; i++) {
+		if (dev->vqs[i].started) {
+			vu_warn("%s: %s while queue %u runs", dev->name,
+				vu_request_name(msg->hdr.request), i);
+			return -EBUSY;
+		}
+	}
+	return 0;
+}
+
 static int h_get_inflight_fd(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *reply)
 {
 	const struct vu_inflight_desc *d = &msg->payload.inflight;
@@ -523,6 +545,9 @@ static int h_get_inflight_fd(struct vu_dev *dev, struct vu_msg *msg, struct vu_m
 			dev->name, d->num_queues, d->queue_size, dev->num_queues, dev->max_queue_size);
 		return -EINVAL;
 	}
+	ret = inflight_area_busy(dev, msg);
+	if (ret)
+		return ret;
 	ret = vu_inflight_area_create(&area, d->num_queues, d->queue_size, &reply->payload.inflight);
 	if (ret)
 		return ret;
@@ -549,6 +574,9 @@ static int h_set_inflight_fd(struct vu_dev *dev, struct vu_msg *msg, struct vu_m
 			dev->name, d->num_queues, d->queue_size, dev->num_queues, dev->max_queue_size);
 		return -EINVAL;
 	}
+	ret = inflight_area_busy(dev, msg);
+	if (ret)
+		return ret;
 	ret = vu_inflight_area_map(&area, d, vu_msg_take_fd(msg, 0));
 	if (ret)
 		return ret;

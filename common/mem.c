@@ -105,7 +105,9 @@ int vu_mem_add(struct vu_mem *mem, const struct vu_mem_region_desc *desc, int fd
 		r.hugepage = true;
 		align = (uint64_t)sfs.f_bsize;
 	}
-	if (S_ISREG(st.st_mode) && desc->mmap_offset + desc->size > (uint64_t)st.st_size) {
+	/* Without the sum: offset + size may be exactly 2^64 (wraps to 0). */
+	if (S_ISREG(st.st_mode) && (desc->mmap_offset > (uint64_t)st.st_size ||
+				    desc->size > (uint64_t)st.st_size - desc->mmap_offset)) {
 		vu_warn("memory region at gpa 0x%llx: offset 0x%llx + size 0x%llx beyond the file's 0x%llx bytes",
 			(unsigned long long)desc->guest_addr, (unsigned long long)desc->mmap_offset,
 			(unsigned long long)desc->size, (unsigned long long)st.st_size);

@@ -136,17 +136,14 @@ void vu_vq_ctl_unmap(struct vu_vq *vq)
 	vq->gdevice_event = NULL;
 }
 
-static bool vq_mapped(const struct vu_vq *vq)
-{
-	return vq->packed ? vq->gpdesc != NULL : vq->gdesc != NULL;
-}
-
 int vu_vq_ctl_start(struct vu_vq *vq)
 {
-	int ret = 0;
+	int ret;
 
-	if (!vq_mapped(vq))
-		ret = vu_vq_ctl_map(vq);
+	/* Translate again even if mapped: the ring was checked for the size
+	 * and layout of that moment, and SET_VRING_NUM or SET_FEATURES may
+	 * have changed them since (SECURITY.md A.9). */
+	ret = vu_vq_ctl_map(vq);
 	if (ret)
 		return ret;
 	ret = vq->packed ? vq_packed_start(vq) : vq_split_start(vq);

@@ -239,6 +239,9 @@ void vq_packed_push(struct vu_vq *vq, const struct vu_chain *c, uint32_t len)
 	vu_store_release16(&gd->flags, htole16(flags));
 	vq_log_used(vq, (uint64_t)vq->used_idx * sizeof(*gd), sizeof(*gd));
 	advance(&vq->used_idx, &vq->used_wrap, c->ndescs, vq->size);
+	/* Saturates just past a full ring: by then every slot was crossed. */
+	if (vq->used_since_flush <= vq->size)
+		vq->used_since_flush += c->ndescs;
 	if (vq->inflight)
 		vu_inflight_packed_put(vq->inflight, c->inflight_slot, vq->used_idx, vq->used_wrap);
 	vq->notify_pending = true;
@@ -247,23 +250,33 @@ void vq_packed_push(struct vu_vq *vq, const struct vu_chain *c, uint32_t len)
 
 void vq_packed_flush(struct vu_vq *vq)
 {
-	uint16_t event_flags, new = vq->used_idx, old = vq->signalled_used;
+	uint16_t event_flags, new = vq->used_idx;
+	uint32_t moved = vq->used_since_flush;
 	bool notify;
 
 	if (vq->inflight)
 		vu_inflight_packed_commit(vq->inflight);
 	vq->notify_pending = false;
+	vq->used_since_flush = 0;
 	/* Full barrier: used descriptors visible before we read the
 	 * driver's event suppression (C.23). */
 	vu_smp_mb();
 	event_flags = le16toh(vu_load_relaxed16(&vq->gdriver_event->flags));
 	if (event_flags == VRING_PACKED_EVENT_FLAG_DESC && vq->event_idx) {
 		uint16_t off_wrap = le16toh(vu_load_relaxed16(&vq->gdriver_event->off_wrap));
-		uint16_t event = off_wrap & 0x7fff;
+		uint16_t event = off_wrap & 0x7fff, old;
 
 		if ((bool)(off_wrap >> 15) != vq->used_wrap)
 			event -= (uint16_t)vq->size;
-		notify = !vq->signalled_used_valid || vring_need_event(event, new, old);
+		/* Slots are ring positions, not free-running counters: old is
+		 * where this batch started on the scale of new and event (in
+		 * the previous lap it is "below zero"), so that a batch of
+		 * exactly the ring size is not mistaken for an empty one.
+		 * More than a lap since the last flush crossed every slot in
+		 * either wrap (C.26). */
+		old = (uint16_t)(new - moved);
+		notify = !vq->signalled_used_valid || moved > vq->size ||
+			 vring_need_event(event, new, old);
 	} else {
 		notify = event_flags != VRING_PACKED_EVENT_FLAG_DISABLE;
 	}
@@ -314,7 +327,8 @@ int vq_packed_map(struct vu_vq *vq)
 	vq->gpdesc = vu_mem_uva_to_host(mem, vq->addr.desc_user_addr, 16ull * vq->size);
 	vq->gdriver_event = vu_mem_uva_to_host(mem, vq->addr.avail_user_addr, 4);
 	vq->gdevice_event = vu_mem_uva_to_host(mem, vq->addr.used_user_addr, 4);
-	if (!vq->gpdesc || !vq->gdriver_event || !vq->gdevice_event) {
+	if (!vq->gpdesc || !vq->gdriver_event || !vq->gdevice_event ||
+	    vu_mem_uva_to_gpa(mem, vq->addr.desc_user_addr, 16ull * vq->size, &vq->log_desc_gpa)) {
 		vu_warn("%s queue %u: packed ring addresses desc 0x%llx (size %u) not in guest memory",
 			vq->dev->name, vq->index, (unsigned long long)vq->addr.desc_user_addr, vq->size);
 		return -EFAULT;
@@ -327,6 +341,7 @@ int vq_packed_start(struct vu_vq *vq)
 	int ret;
 
 	vq->signalled_used_valid = false;
+	vq->used_since_flush = 0;
 	if (!vq->inflight)
 		return 0;
 	ret = vu_inflight_queue_attach(vq->inflight, &vq->dev->inflight, vq->index,

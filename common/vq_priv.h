@@ -33,7 +33,7 @@ static inline int vq_chain_add(struct vu_vq *vq, struct vu_chain *c, uint64_t ad
 
 	if (writable) {
 		if (vu_unlikely(len > UINT32_MAX - c->in_len))
-			return -EOVERFLOW;
+			goto overflow;
 		c->in_len += len;
 	} else {
 		if (vu_unlikely(c->nin)) {
@@ -41,7 +41,7 @@ static inline int vq_chain_add(struct vu_vq *vq, struct vu_chain *c, uint64_t ad
 			return -EINVAL;
 		}
 		if (vu_unlikely(len > UINT32_MAX - c->out_len))
-			return -EOVERFLOW;
+			goto overflow;
 		c->out_len += len;
 	}
 	if (len == 0)
@@ -59,16 +59,27 @@ static inline int vq_chain_add(struct vu_vq *vq, struct vu_chain *c, uint64_t ad
 	else
 		c->nout = (uint16_t)n;
 	return 0;
+
+overflow:
+	vq_report_bad_chain(vq, "total %s length exceeds 4 GiB (B.17)", writable ? "writable" : "readable");
+	return -EOVERFLOW;
 }
 
 /* Dirty-log the bytes written into a completed chain's writable part. */
 void vq_log_written(struct vu_vq *vq, const struct vu_chain *c, uint32_t written);
 
-/* Dirty-log a write to the used ring at byte offset off, len bytes. */
+/*
+ * Dirty-log a write to the used ring at byte offset off, len bytes.
+ * Split: relative to log_guest_addr, as the spec says.  Packed: used
+ * entries are written into the descriptor ring, so they are logged at
+ * its guest address (front-ends disagree on what log_guest_addr points
+ * to for packed rings: QEMU sends the device area, DPDK assumes the ring).
+ */
 static inline void vq_log_used(struct vu_vq *vq, uint64_t off, uint64_t len)
 {
 	if (vu_unlikely(vq->log_used) && vq->dev->log.glog)
-		vu_dirty_log_write(&vq->dev->log, vq->log_guest_addr + off, len);
+		vu_dirty_log_write(&vq->dev->log,
+				   (vq->packed ? vq->log_desc_gpa : vq->log_guest_addr) + off, len);
 }
 
 static inline bool vq_logging(const struct vu_vq *vq)

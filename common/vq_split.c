@@ -119,6 +119,14 @@ static inline uint16_t *avail_event_ptr(struct vu_vq *vq)
 	return (uint16_t *)&vq->gused->ring[vq->size];
 }
 
+/* Publish avail_event; it is part of the used ring, so it is logged too (A.7). */
+static inline void set_avail_event(struct vu_vq *vq)
+{
+	vu_store_relaxed16(avail_event_ptr(vq), htole16(vq->last_avail_idx));
+	vq_log_used(vq, offsetof(struct vring_used, ring) + vq->size * sizeof(struct vring_used_elem),
+		    sizeof(uint16_t));
+}
+
 /* Next head from the avail ring, NO_HEAD if empty, or -EIO (broken). */
 static int take_head(struct vu_vq *vq)
 {
@@ -142,7 +150,7 @@ static int take_head(struct vu_vq *vq)
 	head = le16toh(vu_load_relaxed16(&vq->gavail->ring[vq->last_avail_idx & (vq->size - 1)]));
 	vq->last_avail_idx++;
 	if (vq->event_idx && vq->notify_enabled)
-		vu_store_relaxed16(avail_event_ptr(vq), htole16(vq->last_avail_idx));
+		set_avail_event(vq);
 	if (vu_unlikely(head >= vq->size)) {
 		vu_err("%s queue %u: guest put head %u in the avail ring (queue size %u)",
 		       vq->dev->name, vq->index, head, vq->size);
@@ -233,9 +241,7 @@ bool vq_split_has_work(struct vu_vq *vq)
 bool vq_split_enable_notify(struct vu_vq *vq)
 {
 	if (vq->event_idx) {
-		vu_store_relaxed16(avail_event_ptr(vq), htole16(vq->last_avail_idx));
-		vq_log_used(vq, offsetof(struct vring_used, ring) + vq->size * sizeof(struct vring_used_elem),
-			    sizeof(uint16_t));
+		set_avail_event(vq);
 	} else {
 		vu_store_relaxed16(&vq->gused->flags, 0);
 		vq_log_used(vq, offsetof(struct vring_used, flags), sizeof(uint16_t));

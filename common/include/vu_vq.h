@@ -79,6 +79,7 @@ struct vu_vq {
 	bool indirect;
 	bool log_used;          /* VHOST_VRING_F_LOG */
 	uint64_t log_guest_addr; /* used ring's gpa for the dirty log */
+	uint64_t log_desc_gpa;  /* packed: the descriptor ring's gpa */
 	struct vhost_vring_addr addr; /* as received (UVAs) */
 	bool addr_set;
 
@@ -114,6 +115,9 @@ struct vu_vq {
 	bool used_wrap;           /* packed: device wrap counter */
 	uint16_t signalled_used;  /* used idx at the last notification */
 	bool signalled_used_valid;
+	/* Packed: ring slots used since the last flush.  used_idx is a slot
+	 * number, so only this count tells how far it moved (C.26). */
+	uint32_t used_since_flush;
 	bool notify_pending;      /* completions not yet signalled */
 	bool notify_enabled;      /* guest kicks requested (sleeping mode) */
 	struct vu_vq_stats stats;
