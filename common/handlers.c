@@ -303,6 +303,9 @@ static int h_set_vring_addr(struct vu_dev *dev, struct vu_msg *msg, struct vu_ms
 		if (ret)
 			vq->addr_set = false;
 	}
+	/* A kick fd that came first is not lost: start now (A.10). */
+	if (ret == 0 && !vq->started && vq->kick_fd >= 0 && dev->mem && vq->size)
+		ret = dev_queue_start(dev, vq);
 	vu_dev_resume(dev);
 	return ret;
 }

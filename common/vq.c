@@ -121,6 +121,19 @@ int vu_vq_ctl_map(struct vu_vq *vq)
 	if (!vq->addr_set || !vq->size || !vq->dev->mem)
 		return -EINVAL;
 	ret = vq->packed ? vq_packed_map(vq) : vq_split_map(vq);
+	/* Aligned front-end addresses are not enough: a region whose address
+	 * and file offset disagree modulo 16 misaligns the host pointers that
+	 * ring fields are read through atomically (A.9). */
+	if (ret == 0 && ((((uintptr_t)vq->gdesc | (uintptr_t)vq->gpdesc) & 15) ||
+			 ((uintptr_t)vq->gavail & 1) ||
+			 (((uintptr_t)vq->gused | (uintptr_t)vq->gdriver_event |
+			   (uintptr_t)vq->gdevice_event) & 3))) {
+		vu_warn("%s queue %u: ring addresses desc 0x%llx avail 0x%llx used 0x%llx lie in a region mapped at a misaligned offset",
+			vq->dev->name, vq->index, (unsigned long long)vq->addr.desc_user_addr,
+			(unsigned long long)vq->addr.avail_user_addr,
+			(unsigned long long)vq->addr.used_user_addr);
+		ret = -EINVAL;
+	}
 	if (ret)
 		vu_vq_ctl_unmap(vq);
 	return ret;
@@ -149,6 +162,13 @@ int vu_vq_ctl_start(struct vu_vq *vq)
 	ret = vq->packed ? vq_packed_start(vq) : vq_split_start(vq);
 	if (ret)
 		return ret;
+	/* Packed positions index the ring directly (split ones are masked);
+	 * SET_VRING_BASE may have come before SET_VRING_NUM. */
+	if (vq->packed && (vq->last_avail_idx >= vq->size || vq->used_idx >= vq->size)) {
+		vu_warn("%s queue %u: packed ring position %u (used %u) beyond the ring of %u",
+			vq->dev->name, vq->index, vq->last_avail_idx, vq->used_idx, vq->size);
+		return -EINVAL;
+	}
 	vq->broken = false;
 	vq->notify_pending = false;
 	vq->notify_enabled = false;
