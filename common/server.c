@@ -4,6 +4,7 @@
  * to its front-end (see vu_server.h).  All of it runs on one thread.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +46,27 @@ struct vu_endpoint {
 	bool unlink_on_destroy;
 };
 
+/* The signals the loop takes from its signalfd. */
+static void loop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}
+
 struct vu_loop *vu_loop_create(void)
 {
 	struct vu_loop *loop = calloc(1, sizeof(*loop));
+	sigset_t set;
 
 	if (!loop)
 		return NULL;
+	/* A signalfd sees only signals every thread blocks: block them now,
+	 * so that threads created later (pollers) inherit the mask and a
+	 * SIGTERM or SIGHUP never hits a poller with its default action. */
+	loop_signals(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (loop->epfd < 0) {
 		free(loop);
@@ -108,14 +124,10 @@ void vu_loop_stop(struct vu_loop *loop)
 int vu_loop_run(struct vu_loop *loop, void (*on_sighup)(void *arg), void *arg)
 {
 	struct epoll_event sev = { .events = EPOLLIN, .data.ptr = NULL };
-	sigset_t set, old;
+	sigset_t set;
 	int sfd, ret = 0;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, &old);
+	loop_signals(&set);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0 || epoll_ctl(loop->epfd, EPOLL_CTL_ADD, sfd, &sev) < 0) {
 		ret = -errno;
@@ -157,7 +169,6 @@ int vu_loop_run(struct vu_loop *loop, void (*on_sighup)(void *arg), void *arg)
 out:
 	if (sfd >= 0)
 		close(sfd);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return ret;
 }
 

@@ -24,7 +24,11 @@ struct vu_endpoint;
 
 typedef void (*vu_loop_cb)(struct vu_loop *loop, int fd, uint32_t events, void *arg);
 
-/* Create / destroy the loop.  destroy accepts NULL. */
+/*
+ * Create / destroy the loop.  destroy accepts NULL.  create blocks
+ * SIGINT, SIGTERM and SIGHUP in the calling thread (the loop takes them
+ * from a signalfd): call it before creating any other thread.
+ */
 struct vu_loop *vu_loop_create(void);
 void vu_loop_destroy(struct vu_loop *loop);
 
@@ -33,8 +37,8 @@ int vu_loop_add(struct vu_loop *loop, int fd, uint32_t events, vu_loop_cb cb, vo
 void vu_loop_del(struct vu_loop *loop, int fd);
 
 /*
- * Run until vu_loop_stop() or a SIGINT/SIGTERM (blocked and taken through
- * a signalfd).  on_sighup, if set, runs on SIGHUP.  Returns 0 or -errno.
+ * Run until vu_loop_stop() or a SIGINT/SIGTERM (taken through a
+ * signalfd).  on_sighup, if set, runs on SIGHUP.  Returns 0 or -errno.
  */
 int vu_loop_run(struct vu_loop *loop, void (*on_sighup)(void *arg), void *arg);
 void vu_loop_stop(struct vu_loop *loop);
