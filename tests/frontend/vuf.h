@@ -263,6 +263,7 @@ int vuf_reconnect(struct vuf *vuf, const char *path, int timeout_ms);
 
 #define VUF_MEM_HUGETLB (1u << 0) /* memfd on hugetlbfs (size rounded to 2 MiB) */
 #define VUF_MEM_OFFSET  (1u << 1) /* region starts one page into its memfd (mmap_offset != 0) */
+#define VUF_MEM_POPULATE (1u << 2) /* fault the pages in now (MAP_POPULATE), for benchmarks */
 
 /*
  * Create a region of size bytes (rounded up to the page size) at gpa
@@ -316,7 +317,7 @@ void *vuf_alloc(struct vuf *vuf, size_t size, size_t align, uint64_t *gpa);
 struct vuf_vq_opts {
 	unsigned int index;
 	unsigned int size;        /* split: power of two; both: 1..32768 */
-	bool packed;              /* needs VIRTIO_F_RING_PACKED in the features */
+	bool packed;              /* must match VIRTIO_F_RING_PACKED in the features */
 	unsigned int indirect_max; /* per indirect table; 0: VUF_INDIRECT_MAX_DEFAULT */
 };
 
@@ -348,8 +349,11 @@ struct vuf_vq_stats {
  * used rings; packed: descriptor ring and both event structures; plus
  * one indirect table per descriptor when INDIRECT_DESC is in the
  * features) and create its kick and call eventfds.  Sends nothing.
- * NULL with errno: EINVAL (size, index), EEXIST (index in use),
- * EOPNOTSUPP (packed not negotiated), ENOMEM (guest memory).
+ * NULL with errno: EINVAL (size, index, or a split queue while
+ * VIRTIO_F_RING_PACKED is negotiated: the layout is per device), EEXIST
+ * (index in use), EOPNOTSUPP (packed not negotiated), ENOMEM (guest
+ * memory).  A hostile test that wants the other layout anyway can
+ * change the features the rings honour with vuf_set_local_features().
  */
 struct vuf_vq *vuf_vq_create(struct vuf *vuf, const struct vuf_vq_opts *opts);
 
@@ -431,9 +435,11 @@ void vuf_vq_disable_cb(struct vuf_vq *vq);
 /*
  * Block until at least one completion is waiting: enables calls, sleeps
  * on the call eventfd, restores the previous call state.  Every
- * fallback_ms (vuf_vq_set_wait_fallback; default 100, 0 = never) the ring
- * is looked at even without a call, which counts in stats.wait_fallbacks.
- * Returns 0, -ETIMEDOUT, -EIO if the queue is broken.
+ * fallback_ms (vuf_vq_set_wait_fallback; default 100; 0: only once, at
+ * the deadline) the ring is looked at even without a call; a completion
+ * found that way counts in stats.wait_fallbacks (with 0, a non-zero
+ * count means the back-end failed to call).  Returns 0, -ETIMEDOUT,
+ * -EIO if the queue is broken.
  */
 int vuf_vq_wait(struct vuf_vq *vq, int timeout_ms);
 void vuf_vq_set_wait_fallback(struct vuf_vq *vq, int fallback_ms);
