@@ -44,6 +44,18 @@ void vq_log_written(struct vu_vq *vq, const struct vu_chain *c, uint32_t written
 	}
 }
 
+void vu_vq_log_tail(struct vu_vq *vq, const struct vu_chain *c, uint32_t len)
+{
+	if (!vq_logging(vq))
+		return;
+	for (unsigned int i = (unsigned int)c->nout + c->nin; i-- > c->nout && len;) {
+		uint32_t n = c->iov[i].iov_len < len ? (uint32_t)c->iov[i].iov_len : len;
+
+		vu_dirty_log_write(&vq->dev->log, c->gpa[i] + c->iov[i].iov_len - n, n);
+		len -= n;
+	}
+}
+
 int vu_vq_pop(struct vu_vq *vq, struct vu_chain *chain)
 {
 	if (vu_unlikely(vq->broken))

@@ -241,6 +241,9 @@ static void req_complete(struct blk_req *req, uint8_t status, uint32_t data_writ
 {
 	/* The status byte is the last byte the guest reads. */
 	*(volatile uint8_t *)req->status = status;
+	/* The status byte is last, after data the length may not cover. */
+	if (data_written + 1 < req->chain.in_len)
+		vu_vq_log_tail(req->q->vq, &req->chain, 1);
 	vu_vq_push(req->q->vq, &req->chain, data_written + 1);
 	req_free(req);
 }

@@ -137,6 +137,12 @@ int vu_vq_pop(struct vu_vq *vq, struct vu_chain *chain);
  */
 void vu_vq_push(struct vu_vq *vq, const struct vu_chain *chain, uint32_t written);
 
+/*
+ * Dirty-log the last len writable bytes of a chain (a status byte the
+ * device wrote past the length it reports).  No-op without logging.
+ */
+void vu_vq_log_tail(struct vu_vq *vq, const struct vu_chain *chain, uint32_t len);
+
 /* Signal the guest if completions are pending and it has not suppressed it. */
 void vu_vq_notify(struct vu_vq *vq);
 
