@@ -244,9 +244,15 @@ int vu_dev_notify_config_change(struct vu_dev *dev)
 	if (dev->backend_req_fd < 0 || !vu_dev_has_protocol_feature(dev, VU_PROTOCOL_F_BACKEND_REQ))
 		return -ENOTCONN;
 	/* No reply is requested: the control thread must not block on the
-	 * front-end, which may itself be waiting for us. */
+	 * front-end, which may itself be waiting for us.  The channel is
+	 * non-blocking (h_set_backend_req_fd); a Unix stream socket takes a
+	 * message this small whole or not at all.  Dropping it when full
+	 * loses nothing: the front-end has change messages left to read. */
 	ret = vu_msg_send(dev->backend_req_fd, &msg);
-	if (ret)
+	if (ret == -EAGAIN)
+		vu_warn("%s: the front-end does not read its back-end channel: CONFIG_CHANGE_MSG dropped",
+			dev->name);
+	else if (ret)
 		vu_warn("%s: CONFIG_CHANGE_MSG failed: %s", dev->name, strerror(-ret));
 	return ret;
 }

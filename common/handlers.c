@@ -10,6 +10,7 @@
  * whatever a handler did not take (SECURITY.md A.1-A.10).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -473,9 +474,21 @@ static int h_net_set_mtu(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *
 
 static int h_set_backend_req_fd(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *reply)
 {
+	int fd = vu_msg_take_fd(msg, 0), flags;
+
 	(void)reply;
+	/* Non-blocking: the control thread never waits for the front-end to
+	 * read this channel (a stopped or hostile front-end would otherwise
+	 * hang the control path, signals included, once the socket buffer
+	 * is full).  A message that does not fit is dropped. */
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		vu_warn("%s: back-end channel fd: %s", dev->name, strerror(errno));
+		close(fd);
+		return -EINVAL;
+	}
 	vu_close_fd(&dev->backend_req_fd);
-	dev->backend_req_fd = vu_msg_take_fd(msg, 0);
+	dev->backend_req_fd = fd;
 	return VU_HANDLED;
 }
 

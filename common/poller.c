@@ -201,9 +201,14 @@ static void try_sleep(struct vu_poller *p)
 		if (s->prepare_sleep && s->prepare_sleep(s))
 			work = true;
 	}
-	for (unsigned int i = 0; i < l->n && !work; i++)
-		if (vq_runnable(l->q[i]) && vu_vq_enable_notify(l->q[i]))
+	for (unsigned int i = 0; i < l->n && !work; i++) {
+		struct vu_vq *vq = l->q[i];
+
+		if (vq_runnable(vq) &&
+		    (!vq->dev->ops->queue_needs_kick || vq->dev->ops->queue_needs_kick(vq->dev, vq)) &&
+		    vu_vq_enable_notify(vq))
 			work = true;
+	}
 	pass_leave(p);
 
 	if (!work && !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {

@@ -4,6 +4,7 @@
  * to its front-end (see vu_server.h).  All of it runs on one thread.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -290,6 +291,14 @@ static void ep_on_conn(struct vu_loop *loop, int fd, uint32_t events, void *arg)
 		ep_disconnect(ep);
 }
 
+/* True if the peer of a connected socket has closed its end. */
+static bool peer_gone(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static void ep_on_listen(struct vu_loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct vu_endpoint *ep = arg;
@@ -297,6 +306,16 @@ static void ep_on_listen(struct vu_loop *loop, int fd, uint32_t events, void *ar
 
 	(void)loop;
 	(void)events;
+	/* The front-end is gone, its hang-up just not handled yet (it left
+	 * before we accepted it, and the listening socket came first in
+	 * this batch of events): it must not make us turn away the one that
+	 * follows.  That one is accepted on the next turn of the loop (the
+	 * listening socket is level-triggered), once this batch, which may
+	 * still hold an event of the old connection, is over. */
+	if (ep->conn_fd >= 0 && peer_gone(ep->conn_fd)) {
+		ep_disconnect(ep);
+		return;
+	}
 	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 	if (c < 0)
 		return;

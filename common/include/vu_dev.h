@@ -52,6 +52,11 @@ struct vu_dev_ops {
 	unsigned int (*queue_process)(struct vu_dev *dev, struct vu_vq *vq, unsigned int budget);
 	/* Any thread: requests of vq the device still holds (0 when idle). */
 	unsigned int (*queue_inflight)(struct vu_dev *dev, struct vu_vq *vq);
+	/* Poller, before it sleeps (optional): whether vq needs a kick to
+	 * wake it.  If not, the guest is not asked to kick vq and buffers
+	 * waiting there do not keep the poller awake (a net RX queue with
+	 * nothing to deliver).  NULL: every queue does. */
+	bool (*queue_needs_kick)(struct vu_dev *dev, struct vu_vq *vq);
 
 	/* The memory table changed (all queues quiesced and drained); also
 	 * after a disconnect, with dev->mem NULL. */
@@ -143,7 +148,9 @@ void vu_dev_resume(struct vu_dev *dev);
 
 /*
  * Tell the front-end the config space changed (CONFIG_CHANGE_MSG on the
- * BACKEND_REQ channel).  Returns 0, -ENOTCONN without a channel, -errno.
+ * BACKEND_REQ channel).  Never blocks.  Returns 0, -ENOTCONN without a
+ * channel, -EAGAIN if the front-end left the channel full (the message
+ * is dropped; it has unread ones), -errno.
  */
 int vu_dev_notify_config_change(struct vu_dev *dev);
 
