@@ -732,6 +732,11 @@ int vu_dev_handle_msg(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *rep
 	reply->hdr.flags = VU_VERSION | VU_FLAG_REPLY;
 	if (ret == VU_HANDLED_REPLY)
 		return VU_HANDLED_REPLY;
+	if (ret < 0 && req == VU_REQ_GET_CONFIG) {
+		/* The spec's error answer: an empty payload. */
+		reply->hdr.size = 0;
+		return VU_HANDLED_REPLY;
+	}
 	if (ret < 0 && always_replies(req)) {
 		/* No answer can be right: end the connection (A.1). */
 		vu_warn("%s: %s failed (%s); closing the connection", dev->name,

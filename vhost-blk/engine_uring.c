@@ -147,8 +147,12 @@ static void uring_submit(struct blk_engine *eng, struct blk_req *req)
 			const struct virtio_blk_discard_write_zeroes *r = &req->ranges[i];
 
 			sqe = get_sqe(eng);
-			if (!sqe)
+			if (!sqe) {
+				/* Ranges left undone: the request must fail. */
+				req->result = -EBUSY;
+				sync = false;
 				break;
+			}
 			io_uring_prep_fallocate(sqe, slot, falloc_mode(req, r),
 						r->sector << BLK_SECTOR_SHIFT,
 						(uint64_t)r->num_sectors << BLK_SECTOR_SHIFT);
@@ -156,7 +160,9 @@ static void uring_submit(struct blk_engine *eng, struct blk_req *req)
 			io_uring_sqe_set_data(sqe, req);
 			req->pending++;
 		}
-		if (sync && (sqe = get_sqe(eng))) {
+		if (sync && !(sqe = get_sqe(eng)))
+			req->result = -EBUSY;   /* cannot make it durable */
+		else if (sync) {
 			/* Not linked: fallocate is durable after the sync
 			 * only if it ran first, so drain before it. */
 			io_uring_prep_fsync(sqe, slot, IORING_FSYNC_DATASYNC);

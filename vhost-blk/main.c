@@ -304,6 +304,10 @@ static void parse_args(struct options *o, int argc, char **argv)
 			exit(0);
 		case O_HELP: usage(stdout); exit(0);
 		default:
+			/* getopt_long sets optopt to the option's value when
+			 * its argument is missing, to 0 for an unknown one. */
+			if (optopt >= O_SOCKET)
+				die_usage("option '%s' needs a value", argv[optind - 1]);
 			die_usage("unknown option '%s'", argv[optind - 1]);
 		}
 	}
@@ -377,19 +381,28 @@ static void on_sighup(void *arg)
 	}
 }
 
-static int setup_device(struct program *prog, const struct blk_disk_config *cfg, unsigned int idx)
+/*
+ * Every backing store is opened before any device or socket is created,
+ * so that a bad file leaves nothing behind, not even for a moment.
+ */
+static int open_disk(struct program *prog, const struct blk_disk_config *cfg)
 {
 	struct blk_device *bd = calloc(1, sizeof(*bd));
-	unsigned int np = prog->opt.ncpus;
-	char name[64];
-	int ret;
 
 	if (!bd)
 		return -ENOMEM;
 	prog->devices[prog->ndevices++] = bd;
-	ret = blk_disk_open(&bd->disk, cfg);
-	if (ret)
-		return ret;
+	return blk_disk_open(&bd->disk, cfg);
+}
+
+static int setup_device(struct program *prog, unsigned int idx)
+{
+	struct blk_device *bd = prog->devices[idx];
+	const struct blk_disk_config *cfg = &bd->disk.cfg;
+	unsigned int np = prog->opt.ncpus;
+	char name[64];
+	int ret;
+
 	bd->eops = engine_ops(cfg->engine);
 	bd->engines = prog->engines[cfg->engine];
 	bd->disk_handles = calloc(np, sizeof(int));
@@ -433,11 +446,18 @@ static int setup_device(struct program *prog, const struct blk_disk_config *cfg,
 	bd->ep = vu_endpoint_create(prog->loop, bd->vdev, &ecfg);
 	if (!bd->ep)
 		return -errno;
-	vu_info("%s: %s (%llu sectors%s%s, %s engine) on %s%s", name, cfg->file,
+	return 0;
+}
+
+/* Once every disk is up: the line saying what each one serves. */
+static void report_device(const struct blk_device *bd)
+{
+	const struct blk_disk_config *cfg = &bd->disk.cfg;
+
+	vu_info("%s: %s (%llu sectors%s%s, %s engine) on %s%s", bd->vdev->name, cfg->file,
 		(unsigned long long)bd->disk.capacity, cfg->read_only ? ", read-only" : "",
 		bd->disk.direct ? ", O_DIRECT" : "", bd->eops->name,
 		cfg->socket_path ? cfg->socket_path : "an inherited fd", cfg->client ? " (client)" : "");
-	return 0;
 }
 
 static void teardown(struct program *prog)
@@ -495,12 +515,21 @@ int main(int argc, char **argv)
 		}
 	}
 	for (unsigned int i = 0; i < prog.opt.ndisks; i++) {
-		ret = setup_device(&prog, &prog.opt.disks[i], i);
+		ret = open_disk(&prog, &prog.opt.disks[i]);
 		if (ret) {
 			ret = EXIT_USAGE;
 			goto out;
 		}
 	}
+	for (unsigned int i = 0; i < prog.opt.ndisks; i++) {
+		ret = setup_device(&prog, i);
+		if (ret) {
+			ret = EXIT_USAGE;
+			goto out;
+		}
+	}
+	for (unsigned int i = 0; i < prog.ndevices; i++)
+		report_device(prog.devices[i]);
 	for (unsigned int p = 0; p < prog.opt.ncpus; p++) {
 		if (pthread_create(&prog.pollers[p].thread, NULL, poller_main, &prog.pollers[p])) {
 			vu_err("cannot start a poller thread");
