@@ -46,7 +46,26 @@ static inline int vq_chain_add(struct vu_vq *vq, struct vu_chain *c, uint64_t ad
 	}
 	if (len == 0)
 		return 0;
-	ret = vu_mem_map_iov(vq->dev->mem, addr, len, c->iov, c->gpa, &n, c->max);
+	{
+		const struct vu_mem *mem = vq->dev->mem;
+		const struct vu_mem_region *r = &mem->regions[vq->mem_hint];
+
+		/* Fast path: the whole buffer in the region of the last one. */
+		if (vu_likely(vq->mem_hint < mem->nregions && addr - r->gpa < r->size &&
+			      len <= r->size - (addr - r->gpa) && n < c->max)) {
+			c->iov[n].iov_base = r->host + (addr - r->gpa);
+			c->iov[n].iov_len = len;
+			c->gpa[n] = addr;
+			n++;
+			ret = 0;
+		} else {
+			const struct vu_mem_region *f = vu_mem_find_gpa(mem, addr);
+
+			if (f)
+				vq->mem_hint = (uint16_t)(f - mem->regions);
+			ret = vu_mem_map_iov(mem, addr, len, c->iov, c->gpa, &n, c->max);
+		}
+	}
 	if (vu_unlikely(ret)) {
 		vq_report_bad_chain(vq, "buffer gpa 0x%llx len %u %s",
 				    (unsigned long long)addr, len,

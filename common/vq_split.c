@@ -138,9 +138,13 @@ static int take_head(struct vu_vq *vq)
 	}
 	/* Acquire orders the ring entries after the index (C.22; pairs with
 	 * the driver's write barrier before it publishes avail->idx). */
-	avail_idx = le16toh(vu_load_acquire16(&vq->gavail->idx));
-	if (avail_idx == vq->last_avail_idx)
-		return NO_HEAD;
+	avail_idx = vq->shadow_avail_idx;
+	if (avail_idx == vq->last_avail_idx) {
+		avail_idx = le16toh(vu_load_acquire16(&vq->gavail->idx));
+		if (avail_idx == vq->last_avail_idx)
+			return NO_HEAD;
+		vq->shadow_avail_idx = avail_idx;
+	}
 	if (vu_unlikely((uint16_t)(avail_idx - vq->last_avail_idx) > vq->size)) {
 		vu_err("%s queue %u: guest moved avail index from %u to %u (queue size %u)",
 		       vq->dev->name, vq->index, vq->last_avail_idx, avail_idx, vq->size);
@@ -298,6 +302,7 @@ int vq_split_start(struct vu_vq *vq)
 	int ret;
 
 	vq->used_idx = used;
+	vq->shadow_avail_idx = vq->last_avail_idx;
 	vq->signalled_used_valid = false;
 	if (!vq->inflight)
 		return 0;
@@ -308,6 +313,7 @@ int vq_split_start(struct vu_vq *vq)
 	/* Chains taken = chains completed + chains still in flight. */
 	if (vq->inflight->nresubmit) {
 		vq->last_avail_idx = (uint16_t)(used + vq->inflight->nresubmit);
+		vq->shadow_avail_idx = vq->last_avail_idx;
 		vu_info("%s queue %u: resubmitting %u in-flight requests",
 			vq->dev->name, vq->index, vq->inflight->nresubmit);
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Installs what is missing, builds, and runs every test:
-#   1. the warnings-as-errors build: unit, integration and interop suites;
+#   1. the warnings-as-errors build: unit, integration, bench smoke runs
+#      and interop suites;
 #   2. the AddressSanitizer/UBSan build: unit and integration suites;
 #   3. the libFuzzer harnesses, each for a short fixed time (clang).
 # Prints one closing line "tests: N passed, N failed, N skipped".
@@ -48,7 +49,7 @@ setup() { # build dir, meson options...
 }
 
 setup build -Dwerror=true
-suites=(unit integration)
+suites=(unit integration bench)
 [ "${SKIP_INTEROP:-0}" = 1 ] || suites+=(interop)
 run_suites build "${suites[@]}"
 

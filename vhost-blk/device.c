@@ -317,7 +317,10 @@ static void handle_req(struct blk_queue *q, struct blk_req *req)
 	uint8_t status = VIRTIO_BLK_S_OK;
 	uint32_t in_data = c->in_len - 1;
 
-	iov_copy_from(c->iov, c->nout, 0, &hdr, sizeof(hdr));
+	if (vu_likely(c->iov[0].iov_len >= sizeof(hdr)))
+		memcpy(&hdr, c->iov[0].iov_base, sizeof(hdr));
+	else
+		iov_copy_from(c->iov, c->nout, 0, &hdr, sizeof(hdr));
 	req->type = le32toh(hdr.type);
 	req->sector = le64toh(hdr.sector);
 	req->pending = 0;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "blk.h"
@@ -126,6 +127,19 @@ static void uring_submit(struct blk_engine *eng, struct blk_req *req)
 	switch (req->type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
+		if (req->q->disk->sync_rw) {
+			/* io_uring would hand this to an io-wq thread on our own
+			 * core; the copy inline is cheaper and never blocks. */
+			int fd = req->q->disk->fd_buffered;
+			off_t off = (off_t)(req->sector << BLK_SECTOR_SHIFT);
+			ssize_t r = req->type == VIRTIO_BLK_T_IN
+				? preadv(fd, req->data, (int)req->ndata, off)
+				: pwritev2(fd, req->data, (int)req->ndata, off, sync ? RWF_DSYNC : 0);
+
+			req->pending = 1;
+			blk_req_op_done(req, r < 0 ? -errno : (uint32_t)r == req->data_len ? 0 : -EIO);
+			return;
+		}
 		sqe = get_sqe(eng);
 		if (!sqe)
 			goto busy;
@@ -311,6 +325,18 @@ static int uring_attach_disk(struct blk_engine *eng, struct blk_disk *disk)
 	ret = io_uring_register_files_update(&eng->ring, slot, fds, 2);
 	if (ret < 0)
 		return ret;
+	{
+		char b[512];
+		struct iovec iov = { b, sizeof(b) };
+
+		/* tmpfs and the like: io_uring would punt every request to io-wq. */
+		if (!disk->is_blockdev && preadv2(disk->fd_buffered, &iov, 1, 0, RWF_NOWAIT) < 0 &&
+		    errno == EOPNOTSUPP) {
+			disk->sync_rw = true;
+			vu_info("%s: no non-blocking I/O (tmpfs?): reads and writes done inline",
+				disk->cfg.file);
+		}
+	}
 	eng->nfiles += 2;
 	return (int)slot;
 }

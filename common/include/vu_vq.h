@@ -110,6 +110,8 @@ struct vu_vq {
 
 	/* ---- owned by the poller ---- */
 	uint16_t last_avail_idx;  /* split: next avail entry; packed: next desc */
+	uint16_t shadow_avail_idx; /* split: avail->idx as last read */
+	uint16_t mem_hint;        /* region of the last translated buffer */
 	uint16_t used_idx;        /* split: shadow used->idx; packed: next used slot */
 	bool avail_wrap;          /* packed: driver wrap counter we expect */
 	bool used_wrap;           /* packed: device wrap counter */
