@@ -21,6 +21,32 @@ void vq_report_bad_chain(struct vu_vq *vq, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*
+ * Map a buffer into c->iov[*n...].  Fast path: the whole buffer lies in
+ * the region of the previous one (the usual case), with the same checks
+ * as vu_mem_map_iov() (B.12); otherwise the full lookup.
+ */
+static inline int vq_map_buffer(struct vu_vq *vq, struct vu_chain *c, uint64_t addr,
+				uint32_t len, unsigned int *n)
+{
+	const struct vu_mem *mem = vq->dev->mem;
+	const struct vu_mem_region *r = &mem->regions[vq->mem_hint];
+	const struct vu_mem_region *f;
+
+	if (vu_likely(vq->mem_hint < mem->nregions && addr - r->gpa < r->size &&
+		      len <= r->size - (addr - r->gpa) && *n < c->max)) {
+		c->iov[*n].iov_base = r->host + (addr - r->gpa);
+		c->iov[*n].iov_len = len;
+		c->gpa[*n] = addr;
+		(*n)++;
+		return 0;
+	}
+	f = vu_mem_find_gpa(mem, addr);
+	if (f)
+		vq->mem_hint = (uint16_t)(f - mem->regions);
+	return vu_mem_map_iov(mem, addr, len, c->iov, c->gpa, n, c->max);
+}
+
+/*
  * Append a buffer of a descriptor to the chain after checking it: a
  * readable buffer may not follow a writable one, lengths may not overflow
  * 32 bits, every byte must be in guest memory.  0 or -errno (bad chain).
@@ -46,26 +72,7 @@ static inline int vq_chain_add(struct vu_vq *vq, struct vu_chain *c, uint64_t ad
 	}
 	if (len == 0)
 		return 0;
-	{
-		const struct vu_mem *mem = vq->dev->mem;
-		const struct vu_mem_region *r = &mem->regions[vq->mem_hint];
-
-		/* Fast path: the whole buffer in the region of the last one. */
-		if (vu_likely(vq->mem_hint < mem->nregions && addr - r->gpa < r->size &&
-			      len <= r->size - (addr - r->gpa) && n < c->max)) {
-			c->iov[n].iov_base = r->host + (addr - r->gpa);
-			c->iov[n].iov_len = len;
-			c->gpa[n] = addr;
-			n++;
-			ret = 0;
-		} else {
-			const struct vu_mem_region *f = vu_mem_find_gpa(mem, addr);
-
-			if (f)
-				vq->mem_hint = (uint16_t)(f - mem->regions);
-			ret = vu_mem_map_iov(mem, addr, len, c->iov, c->gpa, &n, c->max);
-		}
-	}
+	ret = vq_map_buffer(vq, c, addr, len, &n);
 	if (vu_unlikely(ret)) {
 		vq_report_bad_chain(vq, "buffer gpa 0x%llx len %u %s",
 				    (unsigned long long)addr, len,
