@@ -85,7 +85,7 @@ struct blk_disk {
 	bool write_zeroes;
 	char serial[BLK_SERIAL_LEN];
 	uint8_t wce;              /* guest-visible writeback cache; atomic */
-	bool sync_rw;             /* no FMODE_NOWAIT (tmpfs): read/write inline */
+	bool sync_rw;             /* in memory (tmpfs): read/write inline */
 };
 
 /* Open the backing store; 0 or -errno with a message printed. */

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "blk.h"
@@ -313,6 +315,21 @@ static void uring_destroy(struct blk_engine *eng)
 	free(eng);
 }
 
+/*
+ * A file in memory (tmpfs, ramfs) has no non-blocking I/O: io_uring would
+ * hand every request to a worker thread on the poller's own core, while
+ * the copy done inline is a memcpy that cannot block on a device.  Other
+ * filesystems without non-blocking I/O (NFS, FUSE) may block: they stay
+ * on io_uring.
+ */
+static bool disk_in_memory(const struct blk_disk *disk)
+{
+	struct statfs sfs;
+
+	return !disk->is_blockdev && fstatfs(disk->fd_buffered, &sfs) == 0 &&
+	       (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
+}
+
 /* Register the disk's two fds; the handle is the slot of the direct one. */
 static int uring_attach_disk(struct blk_engine *eng, struct blk_disk *disk)
 {
@@ -325,17 +342,9 @@ static int uring_attach_disk(struct blk_engine *eng, struct blk_disk *disk)
 	ret = io_uring_register_files_update(&eng->ring, slot, fds, 2);
 	if (ret < 0)
 		return ret;
-	{
-		char b[512];
-		struct iovec iov = { b, sizeof(b) };
-
-		/* tmpfs and the like: io_uring would punt every request to io-wq. */
-		if (!disk->is_blockdev && preadv2(disk->fd_buffered, &iov, 1, 0, RWF_NOWAIT) < 0 &&
-		    errno == EOPNOTSUPP) {
-			disk->sync_rw = true;
-			vu_info("%s: no non-blocking I/O (tmpfs?): reads and writes done inline",
-				disk->cfg.file);
-		}
+	if (disk_in_memory(disk)) {
+		disk->sync_rw = true;
+		vu_info("%s: in memory (tmpfs): reads and writes done inline", disk->cfg.file);
 	}
 	eng->nfiles += 2;
 	return (int)slot;
