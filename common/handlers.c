@@ -22,7 +22,7 @@ struct handler {
 	uint32_t size_min, size_max;   /* payload bytes accepted */
 	uint8_t fds_min, fds_max;      /* descriptors accepted */
 	bool owner;                    /* only after SET_OWNER */
-	bool replies;                  /* always answers with a payload */
+	bool replies;                  /* answered even without REPLY_ACK */
 };
 
 static int reply_u64(struct vu_msg *reply, uint64_t v)
@@ -665,22 +665,13 @@ static const struct handler handlers[VU_REQ_MAX] = {
 					   sizeof(struct vu_single_mem_region), 0, 1, true, false },
 	[VU_REQ_SET_STATUS]            = { h_set_status, U64, 0, 0, false, false },
 	[VU_REQ_GET_STATUS]            = { h_get_status, NONE, 0, 0, false, true },
+	/* Refused (not offered), but the front-end waits for their answer. */
+	[VU_REQ_IOTLB_MSG]             = { .replies = true },
+	[VU_REQ_POSTCOPY_ADVISE]       = { .replies = true },
+	[VU_REQ_GET_SHARED_OBJECT]     = { .replies = true },
+	[VU_REQ_SET_DEVICE_STATE_FD]   = { .replies = true },
+	[VU_REQ_CHECK_DEVICE_STATE]    = { .replies = true },
 };
-
-/* Requests that expect a reply even without REPLY_ACK. */
-static bool always_replies(uint32_t request)
-{
-	switch (request) {
-	case VU_REQ_GET_FEATURES: case VU_REQ_GET_PROTOCOL_FEATURES: case VU_REQ_GET_VRING_BASE:
-	case VU_REQ_GET_QUEUE_NUM: case VU_REQ_GET_CONFIG: case VU_REQ_GET_INFLIGHT_FD:
-	case VU_REQ_GET_MAX_MEM_SLOTS: case VU_REQ_GET_STATUS: case VU_REQ_SET_LOG_BASE:
-	case VU_REQ_IOTLB_MSG: case VU_REQ_POSTCOPY_ADVISE: case VU_REQ_GET_SHARED_OBJECT:
-	case VU_REQ_SET_DEVICE_STATE_FD: case VU_REQ_CHECK_DEVICE_STATE:
-		return true;
-	default:
-		return false;
-	}
-}
 
 static int check_msg(struct vu_dev *dev, const struct vu_msg *msg, const struct handler *h)
 {
@@ -737,7 +728,7 @@ int vu_dev_handle_msg(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *rep
 		reply->hdr.size = 0;
 		return VU_HANDLED_REPLY;
 	}
-	if (ret < 0 && always_replies(req)) {
+	if (ret < 0 && h->replies) {
 		/* No answer can be right: end the connection (A.1). */
 		vu_warn("%s: %s failed (%s); closing the connection", dev->name,
 			vu_request_name(req), strerror(-ret));
