@@ -27,36 +27,8 @@
 #include "vu_util.h"
 #include "vu_vq.h"
 
-/* ---- mmap failure injection ---- */
-
-/* The ABI's off_t of mmap is a long (glibc, Linux). */
-void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, long off);
-void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, long off);
-void *__real_mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off);
-void *__wrap_mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off);
-
-static bool mmap_fail;
-static unsigned int mmap_calls;
-
-void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, long off)
-{
-	mmap_calls++;
-	if (mmap_fail) {
-		errno = ENOMEM;
-		return MAP_FAILED;
-	}
-	return __real_mmap(addr, len, prot, flags, fd, off);
-}
-
-void *__wrap_mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
-{
-	mmap_calls++;
-	if (mmap_fail) {
-		errno = ENOMEM;
-		return MAP_FAILED;
-	}
-	return __real_mmap64(addr, len, prot, flags, fd, off);
-}
+/* mmap failure injection: mmap_inject.c (linked with --wrap=mmap,mmap64). */
+#include "mmap_inject.h"
 
 #define PAGE VU_LOG_PAGE
 #define E64  UINT64_MAX
