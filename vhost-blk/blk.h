@@ -54,6 +54,7 @@ struct blk_fixed_map {
 enum blk_engine_kind {
 	BLK_ENGINE_URING,
 	BLK_ENGINE_NULL,
+	BLK_ENGINE_RBD,
 	BLK_ENGINE_COUNT,
 };
 
@@ -62,7 +63,10 @@ struct blk_disk_config {
 	const char *socket_path;
 	int socket_fd;            /* --fd, or -1 */
 	bool client;
-	const char *file;
+	const char *file;         /* io_uring, null: file or block device */
+	const char *rbd;          /* rbd: POOL[/NAMESPACE]/IMAGE[@SNAP] */
+	const char *ceph_conf;    /* rbd: NULL = Ceph's default search */
+	const char *ceph_id;      /* rbd: client name without "client.", NULL = admin */
 	const char *serial;
 	bool read_only;
 	bool direct;              /* O_DIRECT (default) */
@@ -70,10 +74,15 @@ struct blk_disk_config {
 	enum blk_fixed_mode fixed;
 	uint16_t num_queues;
 	enum blk_engine_kind engine;
+	bool engine_given;        /* command line: --engine was given */
+	bool file_options;        /* command line: --direct or --fixed-buffers was given */
 };
 
 struct blk_disk {
 	struct blk_disk_config cfg;
+	const char *name;         /* the file or the image, for messages */
+	int change_fd;            /* eventfd the store signals on a resize, or -1 */
+	void *store;              /* the rbd engine's image */
 	int fd;                   /* O_DIRECT when available */
 	int fd_buffered;          /* for requests O_DIRECT refuses */
 	bool is_blockdev;
@@ -81,18 +90,20 @@ struct blk_disk {
 	uint64_t capacity;        /* in 512-byte sectors; atomic access */
 	uint32_t blk_size;        /* logical block size */
 	uint8_t physical_block_exp;
-	bool discard;             /* the backing store can discard */
-	bool write_zeroes;
 	char serial[BLK_SERIAL_LEN];
 	uint8_t wce;              /* guest-visible writeback cache; atomic */
 	bool sync_rw;             /* in memory (tmpfs): read/write inline */
 };
 
-/* Open the backing store; 0 or -errno with a message printed. */
-int blk_disk_open(struct blk_disk *disk, const struct blk_disk_config *cfg);
-void blk_disk_close(struct blk_disk *disk);
-/* Re-read the size; returns true if the capacity changed. */
-bool blk_disk_refresh_size(struct blk_disk *disk);
+/* The file store of the io_uring and null engines (disk.c). */
+int blk_file_open(struct blk_disk *disk, const struct blk_disk_config *cfg);
+void blk_file_close(struct blk_disk *disk);
+bool blk_file_refresh_size(struct blk_disk *disk);
+
+/* Defaults every store starts from (serial, WCE, no change_fd). */
+void blk_disk_init(struct blk_disk *disk, const struct blk_disk_config *cfg, const char *name);
+/* Store a new capacity in bytes; true (and a log line) if it changed. */
+bool blk_disk_set_size(struct blk_disk *disk, uint64_t bytes);
 
 struct blk_queue;
 struct blk_engine;
@@ -112,6 +123,8 @@ struct blk_req {
 	int pending;              /* engine operations outstanding */
 	int result;               /* first error (-errno) of those */
 	bool retried_buffered;
+	bool flush_after;         /* rbd: make durable once the data ops are done */
+	struct blk_req *next_submit; /* engine: requests queued in this pass */
 	uint16_t next_free;
 	struct iovec data[BLK_CHAIN_IOV];
 	struct iovec iov[BLK_CHAIN_IOV];
@@ -123,11 +136,18 @@ struct blk_req {
 
 struct blk_engine_ops {
 	const char *name;
+	/* Open the disk's backing store on the control thread, before any
+	 * device or socket exists: fills capacity, block size, serial,
+	 * read-only.  0, or -errno with a one-line message printed. */
+	int (*open_disk)(struct blk_disk *disk, const struct blk_disk_config *cfg);
+	void (*close_disk)(struct blk_disk *disk);
+	/* Re-read the size (control thread); true if the capacity changed. */
+	bool (*refresh_size)(struct blk_disk *disk);
 	/* Create the engine of one poller (on the control thread). */
 	struct blk_engine *(*create)(struct vu_poller *poller);
 	void (*destroy)(struct blk_engine *eng);
-	/* Make a disk usable by this engine (register its files); returns
-	 * the handle requests of that disk use (>= 0) or -errno. */
+	/* Optional: make a disk usable by this engine (register its files);
+	 * returns the handle requests of that disk use (>= 0) or -errno. */
 	int (*attach_disk)(struct blk_engine *eng, struct blk_disk *disk);
 	/* The guest memory of a device changed (its queues drained, not
 	 * running): replace the device's fixed buffers in map with the
@@ -140,6 +160,7 @@ struct blk_engine_ops {
 
 extern const struct blk_engine_ops blk_engine_uring_ops;
 extern const struct blk_engine_ops blk_engine_null_ops;
+extern const struct blk_engine_ops blk_engine_rbd_ops;
 
 /* Per-queue state, allocated when the queue starts. */
 struct blk_queue {

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The backing store of a disk: a regular file or a block device, opened
- * with O_DIRECT when the filesystem allows it, plus a buffered fd for
- * requests whose buffers O_DIRECT refuses.  Never creates or truncates.
+ * What every backing store shares (defaults, capacity changes), and the
+ * file store of the io_uring and null engines: a regular file or a block
+ * device, opened with O_DIRECT when the filesystem allows it, plus a
+ * buffered fd for requests whose buffers O_DIRECT refuses.  Never creates
+ * or truncates.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,16 +30,42 @@ static int disk_size(struct blk_disk *disk, uint64_t *bytes)
 	return 0;
 }
 
-int blk_disk_open(struct blk_disk *disk, const struct blk_disk_config *cfg)
+void blk_disk_init(struct blk_disk *disk, const struct blk_disk_config *cfg, const char *name)
+{
+	memset(disk, 0, sizeof(*disk));
+	disk->cfg = *cfg;
+	disk->name = name;
+	disk->change_fd = -1;
+	disk->fd = disk->fd_buffered = -1;
+	disk->blk_size = BLK_SECTOR_SIZE;
+	disk->wce = cfg->writeback;
+	if (cfg->serial)
+		memcpy(disk->serial, cfg->serial, strnlen(cfg->serial, sizeof(disk->serial)));
+}
+
+bool blk_disk_set_size(struct blk_disk *disk, uint64_t bytes)
+{
+	uint64_t sectors = bytes >> BLK_SECTOR_SHIFT;
+	uint64_t old = __atomic_load_n(&disk->capacity, __ATOMIC_RELAXED);
+
+	if (sectors == old)
+		return false;
+	if (old)
+		vu_info("%s: size changed from %llu to %llu sectors", disk->name,
+			(unsigned long long)old, (unsigned long long)sectors);
+	/* Release: pairs with the request path's acquire load. */
+	__atomic_store_n(&disk->capacity, sectors, __ATOMIC_RELEASE);
+	return true;
+}
+
+int blk_file_open(struct blk_disk *disk, const struct blk_disk_config *cfg)
 {
 	int flags = (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	struct stat st;
 	uint64_t bytes;
 	int ret;
 
-	memset(disk, 0, sizeof(*disk));
-	disk->cfg = *cfg;
-	disk->fd = disk->fd_buffered = -1;
+	blk_disk_init(disk, cfg, cfg->file);
 	disk->fd_buffered = open(cfg->file, flags);
 	if (disk->fd_buffered < 0) {
 		ret = -errno;
@@ -46,7 +74,7 @@ int blk_disk_open(struct blk_disk *disk, const struct blk_disk_config *cfg)
 	}
 	if (fstat(disk->fd_buffered, &st) < 0 || (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))) {
 		vu_err("%s is neither a regular file nor a block device", cfg->file);
-		blk_disk_close(disk);
+		blk_file_close(disk);
 		return -EINVAL;
 	}
 	disk->is_blockdev = S_ISBLK(st.st_mode);
@@ -62,17 +90,16 @@ int blk_disk_open(struct blk_disk *disk, const struct blk_disk_config *cfg)
 		disk->fd = dup(disk->fd_buffered);
 	if (disk->fd < 0) {
 		ret = -errno;
-		blk_disk_close(disk);
+		blk_file_close(disk);
 		return ret;
 	}
 	ret = disk_size(disk, &bytes);
 	if (ret) {
 		vu_err("%s: cannot read its size: %s", cfg->file, strerror(-ret));
-		blk_disk_close(disk);
+		blk_file_close(disk);
 		return ret;
 	}
-	disk->capacity = bytes >> BLK_SECTOR_SHIFT;
-	disk->blk_size = BLK_SECTOR_SIZE;
+	blk_disk_set_size(disk, bytes);
 	if (disk->is_blockdev) {
 		int lbs = 0;
 		unsigned int pbs = 0;
@@ -82,32 +109,18 @@ int blk_disk_open(struct blk_disk *disk, const struct blk_disk_config *cfg)
 		if (ioctl(disk->fd, BLKPBSZGET, &pbs) == 0 && pbs > disk->blk_size)
 			disk->physical_block_exp = (uint8_t)(__builtin_ctz(pbs) - __builtin_ctz(disk->blk_size));
 	}
-	disk->discard = true;
-	disk->write_zeroes = true;
-	disk->wce = cfg->writeback;
-	memset(disk->serial, 0, sizeof(disk->serial));
-	if (cfg->serial)
-		memcpy(disk->serial, cfg->serial, strnlen(cfg->serial, sizeof(disk->serial)));
 	return 0;
 }
 
-void blk_disk_close(struct blk_disk *disk)
+void blk_file_close(struct blk_disk *disk)
 {
 	vu_close_fd(&disk->fd);
 	vu_close_fd(&disk->fd_buffered);
 }
 
-bool blk_disk_refresh_size(struct blk_disk *disk)
+bool blk_file_refresh_size(struct blk_disk *disk)
 {
-	uint64_t bytes, sectors;
+	uint64_t bytes;
 
-	if (disk_size(disk, &bytes))
-		return false;
-	sectors = bytes >> BLK_SECTOR_SHIFT;
-	if (sectors == __atomic_load_n(&disk->capacity, __ATOMIC_RELAXED))
-		return false;
-	vu_info("%s: size changed from %llu to %llu sectors", disk->cfg.file,
-		(unsigned long long)disk->capacity, (unsigned long long)sectors);
-	__atomic_store_n(&disk->capacity, sectors, __ATOMIC_RELEASE);
-	return true;
+	return disk_size(disk, &bytes) == 0 && blk_disk_set_size(disk, bytes);
 }

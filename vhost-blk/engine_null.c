@@ -22,13 +22,6 @@ static void null_destroy(struct blk_engine *eng)
 	free(eng);
 }
 
-static int null_attach_disk(struct blk_engine *eng, struct blk_disk *disk)
-{
-	(void)eng;
-	(void)disk;
-	return 0;
-}
-
 static void null_submit(struct blk_engine *eng, struct blk_req *req)
 {
 	(void)eng;
@@ -38,8 +31,10 @@ static void null_submit(struct blk_engine *eng, struct blk_req *req)
 
 const struct blk_engine_ops blk_engine_null_ops = {
 	.name = "null",
+	.open_disk = blk_file_open,
+	.close_disk = blk_file_close,
+	.refresh_size = blk_file_refresh_size,
 	.create = null_create,
 	.destroy = null_destroy,
-	.attach_disk = null_attach_disk,
 	.submit = null_submit,
 };

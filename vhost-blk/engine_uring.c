@@ -208,7 +208,7 @@ static bool complete_one(struct blk_engine *eng, struct blk_req *req, int res)
 		if (sqe) {
 			if (!eng->warned_buffered) {
 				vu_warn("%s: unaligned request retried without O_DIRECT (logged once)",
-					req->q->disk->cfg.file);
+					req->q->disk->name);
 				eng->warned_buffered = true;
 			}
 			req->retried_buffered = true;
@@ -344,7 +344,7 @@ static int uring_attach_disk(struct blk_engine *eng, struct blk_disk *disk)
 		return ret;
 	if (disk_in_memory(disk)) {
 		disk->sync_rw = true;
-		vu_info("%s: in memory (tmpfs): reads and writes done inline", disk->cfg.file);
+		vu_info("%s: in memory (tmpfs): reads and writes done inline", disk->name);
 	}
 	eng->nfiles += 2;
 	return (int)slot;
@@ -425,6 +425,9 @@ static void uring_mem_changed(struct blk_engine *eng, const struct vu_mem *mem,
 
 const struct blk_engine_ops blk_engine_uring_ops = {
 	.name = "io_uring",
+	.open_disk = blk_file_open,
+	.close_disk = blk_file_close,
+	.refresh_size = blk_file_refresh_size,
 	.create = uring_create,
 	.destroy = uring_destroy,
 	.attach_disk = uring_attach_disk,

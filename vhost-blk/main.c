@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * vhost-blk: serves virtual machines' disks over vhost-user, with I/O on
- * io_uring.  This file is the program: command line, pollers on pinned
+ * io_uring or on Ceph RBD images.  This file is the program: command line, pollers on pinned
  * threads, one vhost-user device and socket per disk, the control loop.
  */
 #include <errno.h>
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,12 +37,12 @@ struct options {
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: vhost-blk --socket-path PATH --blk-file FILE [options]\n"
+"Usage: vhost-blk --socket-path PATH (--blk-file FILE | --rbd POOL/IMAGE) [options]\n"
 "       vhost-blk --disk socket-path=PATH,blk-file=FILE[,...] [--disk ...] [options]\n"
 "       vhost-blk --print-capabilities\n"
 "\n"
 "Serves a virtio-blk disk to a vhost-user front-end (QEMU, DPDK virtio-user)\n"
-"with its I/O on io_uring.\n"
+"with its I/O on io_uring, or on a Ceph RBD image through librbd.\n"
 "\n"
 "Disk options (the first disk; --disk takes the same as KEY=VALUE):\n"
 "  --socket-path PATH    listen on this Unix socket (owner-only permissions)\n"
@@ -49,13 +50,20 @@ static void usage(FILE *f)
 "  --client              connect to PATH instead (front-end started with server=on),\n"
 "                        and reconnect after a disconnect\n"
 "  --blk-file FILE       the backing file or block device (never created or truncated)\n"
+"  --rbd POOL[/NAMESPACE]/IMAGE[@SNAP]\n"
+"                        serve this RBD image instead (a snapshot: read-only)\n"
+"  --ceph-conf FILE      Ceph configuration of --rbd (default: Ceph's own search,\n"
+"                        /etc/ceph/ceph.conf; $CEPH_CONF)\n"
+"  --ceph-id NAME        Ceph client name without \"client.\" (default admin); its\n"
+"                        keyring is found as the configuration says\n"
 "  --read-only           refuse writes, discards and write-zeroes (VIRTIO_BLK_F_RO)\n"
 "  --num-queues N        request queues offered (1..%d, default 1)\n"
 "  --serial ID           the disk's serial (GET_ID), at most 20 bytes\n"
-"  --engine io_uring|null  null completes requests without I/O (default io_uring)\n"
-"  --direct on|off       O_DIRECT on the backing store (default on; falls back to\n"
-"                        the page cache where the filesystem refuses it)\n"
-"  --fixed-buffers auto|on|off  register guest memory with io_uring as fixed\n"
+"  --engine io_uring|null|rbd  null completes requests without I/O (default\n"
+"                        io_uring; --rbd selects rbd)\n"
+"  --direct on|off       files: O_DIRECT on the backing store (default on; falls\n"
+"                        back to the page cache where the filesystem refuses it)\n"
+"  --fixed-buffers auto|on|off  files: register guest memory with io_uring as fixed\n"
 "                        buffers: auto = hugepage-backed memory only (resident\n"
 "                        anyway), on = all of it (pins the guest's memory)\n"
 "  --write-cache on|off  initial guest-visible write cache (default on: the guest\n"
@@ -73,7 +81,9 @@ static void usage(FILE *f)
 "  --help                this text\n"
 "\n"
 "Resize: grow the file or device, then send SIGHUP: the new capacity reaches\n"
-"the guest as a config change.\n",
+"the guest as a config change.  An RBD image's resize (rbd resize) reaches the\n"
+"guest by itself.  An unreachable cluster fails the start within Ceph's\n"
+"client_mount_timeout (vhost-blk's default 10 s; the configuration may set it).\n",
 		VU_DEV_MAX_QUEUES, VU_POLL_DEFAULT_IDLE_US);
 }
 
@@ -116,7 +126,9 @@ static enum blk_engine_kind parse_engine(const char *s)
 		return BLK_ENGINE_URING;
 	if (!strcmp(s, "null"))
 		return BLK_ENGINE_NULL;
-	die_usage("unknown engine '%s' (expected io_uring or null)", s);
+	if (!strcmp(s, "rbd"))
+		return BLK_ENGINE_RBD;
+	die_usage("unknown engine '%s' (expected io_uring, null or rbd)", s);
 }
 
 static enum blk_fixed_mode parse_fixed(const char *s)
@@ -198,27 +210,53 @@ static void parse_disk(struct blk_disk_config *d, char *spec)
 			d->socket_fd = (int)parse_num("fd", v, 0, INT_MAX);
 		else if (!strcmp(kv, "blk-file"))
 			d->file = v;
+		else if (!strcmp(kv, "rbd"))
+			d->rbd = v;
+		else if (!strcmp(kv, "ceph-conf"))
+			d->ceph_conf = v;
+		else if (!strcmp(kv, "ceph-id"))
+			d->ceph_id = v;
 		else if (!strcmp(kv, "num-queues"))
 			d->num_queues = (uint16_t)parse_num("num-queues", v, 1, VU_DEV_MAX_QUEUES);
 		else if (!strcmp(kv, "serial"))
 			d->serial = v;
 		else if (!strcmp(kv, "engine"))
-			d->engine = parse_engine(v);
+			d->engine = parse_engine(v), d->engine_given = true;
 		else if (!strcmp(kv, "direct"))
-			d->direct = parse_bool(kv, v);
+			d->direct = parse_bool(kv, v), d->file_options = true;
 		else if (!strcmp(kv, "write-cache"))
 			d->writeback = parse_bool(kv, v);
 		else if (!strcmp(kv, "fixed-buffers"))
-			d->fixed = parse_fixed(v);
+			d->fixed = parse_fixed(v), d->file_options = true;
 		else
 			die_usage("--disk: unknown key '%s'", kv);
 	}
 }
 
-static void check_disk(const struct blk_disk_config *d, unsigned int i)
+/* Which store and engine: --rbd selects rbd, which takes no file options. */
+static void check_store(struct blk_disk_config *d, unsigned int i)
 {
-	if (!d->file)
-		die_usage("disk %u: no backing file (--blk-file)", i);
+	if (d->file && d->rbd)
+		die_usage("disk %u: give either --blk-file or --rbd, not both", i);
+	if (!d->file && !d->rbd)
+		die_usage("disk %u: no backing store (--blk-file or --rbd)", i);
+	if (d->rbd) {
+		if (d->engine_given && d->engine != BLK_ENGINE_RBD)
+			die_usage("disk %u: --rbd needs the rbd engine", i);
+		if (d->file_options)
+			die_usage("disk %u: --direct and --fixed-buffers apply to files, not to --rbd", i);
+		d->engine = BLK_ENGINE_RBD;
+	} else {
+		if (d->engine == BLK_ENGINE_RBD)
+			die_usage("disk %u: the rbd engine needs --rbd", i);
+		if (d->ceph_conf || d->ceph_id)
+			die_usage("disk %u: --ceph-conf and --ceph-id go with --rbd", i);
+	}
+}
+
+static void check_disk(struct blk_disk_config *d, unsigned int i)
+{
+	check_store(d, i);
 	if (!d->socket_path == (d->socket_fd < 0))
 		die_usage("disk %u: give exactly one of --socket-path and --fd", i);
 	if (d->client && !d->socket_path)
@@ -239,13 +277,16 @@ static void check_disk(const struct blk_disk_config *d, unsigned int i)
 
 static void parse_args(struct options *o, int argc, char **argv)
 {
-	enum { O_SOCKET = 256, O_FD, O_CLIENT, O_FILE, O_RO, O_NQ, O_SERIAL, O_ENGINE, O_DIRECT,
-	       O_WCE, O_FIXED, O_CPUS, O_POLL, O_DISK, O_MODE, O_VERBOSE, O_CAPS, O_HELP };
+	enum { O_SOCKET = 256, O_FD, O_CLIENT, O_FILE, O_RBD, O_CEPH_CONF, O_CEPH_ID, O_RO, O_NQ,
+	       O_SERIAL, O_ENGINE, O_DIRECT, O_WCE, O_FIXED, O_CPUS, O_POLL, O_DISK, O_MODE, O_VERBOSE, O_CAPS, O_HELP };
 	static const struct option longopts[] = {
 		{ "socket-path", required_argument, NULL, O_SOCKET },
 		{ "fd", required_argument, NULL, O_FD },
 		{ "client", no_argument, NULL, O_CLIENT },
 		{ "blk-file", required_argument, NULL, O_FILE },
+		{ "rbd", required_argument, NULL, O_RBD },
+		{ "ceph-conf", required_argument, NULL, O_CEPH_CONF },
+		{ "ceph-id", required_argument, NULL, O_CEPH_ID },
 		{ "read-only", no_argument, NULL, O_RO },
 		{ "num-queues", required_argument, NULL, O_NQ },
 		{ "serial", required_argument, NULL, O_SERIAL },
@@ -279,13 +320,25 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case O_FD: first.socket_fd = (int)parse_num("--fd", optarg, 0, INT_MAX); break;
 		case O_CLIENT: first.client = true; break;
 		case O_FILE: first.file = optarg; break;
+		case O_RBD: first.rbd = optarg; break;
+		case O_CEPH_CONF: first.ceph_conf = optarg; break;
+		case O_CEPH_ID: first.ceph_id = optarg; break;
 		case O_RO: first.read_only = true; break;
 		case O_NQ: first.num_queues = (uint16_t)parse_num("--num-queues", optarg, 1, VU_DEV_MAX_QUEUES); break;
 		case O_SERIAL: first.serial = optarg; break;
-		case O_ENGINE: first.engine = parse_engine(optarg); break;
-		case O_DIRECT: first.direct = parse_bool("--direct", optarg); break;
+		case O_ENGINE:
+			first.engine = parse_engine(optarg);
+			first.engine_given = true;
+			break;
+		case O_DIRECT:
+			first.direct = parse_bool("--direct", optarg);
+			first.file_options = true;
+			break;
 		case O_WCE: first.writeback = parse_bool("--write-cache", optarg); break;
-		case O_FIXED: first.fixed = parse_fixed(optarg); break;
+		case O_FIXED:
+			first.fixed = parse_fixed(optarg);
+			first.file_options = true;
+			break;
 		case O_CPUS: parse_cpus(o, optarg); break;
 		case O_POLL:
 			if (vu_poll_mode_parse(optarg, &o->poll_mode, &o->idle_us))
@@ -300,7 +353,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case O_MODE: o->socket_mode = (mode_t)parse_num("--socket-mode", optarg, 0, 0777); break;
 		case O_VERBOSE: vu_log_set_level(VU_LOG_DEBUG); break;
 		case O_CAPS:
-			printf("{\n  \"type\": \"block\",\n  \"features\": [\n    \"read-only\",\n    \"blk-file\"\n  ]\n}\n");
+			printf("{\n  \"type\": \"block\",\n  \"features\": [\n    \"read-only\",\n    \"blk-file\",\n    \"rbd\"\n  ]\n}\n");
 			exit(0);
 		case O_HELP: usage(stdout); exit(0);
 		default:
@@ -366,19 +419,39 @@ struct program {
 
 static const struct blk_engine_ops *engine_ops(enum blk_engine_kind k)
 {
-	return k == BLK_ENGINE_NULL ? &blk_engine_null_ops : &blk_engine_uring_ops;
+	static const struct blk_engine_ops *const ops[BLK_ENGINE_COUNT] = {
+		[BLK_ENGINE_URING] = &blk_engine_uring_ops,
+		[BLK_ENGINE_NULL] = &blk_engine_null_ops,
+		[BLK_ENGINE_RBD] = &blk_engine_rbd_ops,
+	};
+
+	return ops[k];
+}
+
+/* Re-read a disk's size; a new one reaches the guest as a config change. */
+static void refresh_disk(struct blk_device *bd)
+{
+	if (bd->eops->refresh_size(&bd->disk) && vu_dev_notify_config_change(bd->vdev))
+		vu_warn("%s: the front-end could not be told of the new size", bd->vdev->name);
 }
 
 static void on_sighup(void *arg)
 {
 	struct program *prog = arg;
 
-	for (unsigned int i = 0; i < prog->ndevices; i++) {
-		struct blk_device *bd = prog->devices[i];
+	for (unsigned int i = 0; i < prog->ndevices; i++)
+		refresh_disk(prog->devices[i]);
+}
 
-		if (blk_disk_refresh_size(&bd->disk) && vu_dev_notify_config_change(bd->vdev))
-			vu_warn("%s: the front-end could not be told of the new size", bd->vdev->name);
-	}
+/* The store saw its size change (an RBD image's update watch). */
+static void on_disk_change(struct vu_loop *loop, int fd, uint32_t events, void *arg)
+{
+	uint64_t v;
+
+	(void)loop;
+	(void)events;
+	if (read(fd, &v, sizeof(v)) == sizeof(v))
+		refresh_disk(arg);
 }
 
 /*
@@ -391,8 +464,10 @@ static int open_disk(struct program *prog, const struct blk_disk_config *cfg)
 
 	if (!bd)
 		return -ENOMEM;
+	bd->disk.fd = bd->disk.fd_buffered = bd->disk.change_fd = -1;
 	prog->devices[prog->ndevices++] = bd;
-	return blk_disk_open(&bd->disk, cfg);
+	bd->eops = engine_ops(cfg->engine);
+	return bd->eops->open_disk(&bd->disk, cfg);
 }
 
 static int setup_device(struct program *prog, unsigned int idx)
@@ -403,7 +478,6 @@ static int setup_device(struct program *prog, unsigned int idx)
 	char name[64];
 	int ret;
 
-	bd->eops = engine_ops(cfg->engine);
 	bd->engines = prog->engines[cfg->engine];
 	bd->disk_handles = calloc(np, sizeof(int));
 	bd->fixed = calloc(np, sizeof(*bd->fixed));
@@ -415,9 +489,9 @@ static int setup_device(struct program *prog, unsigned int idx)
 			if (!bd->engines[p])
 				return -ENOMEM;
 		}
-		ret = bd->eops->attach_disk(bd->engines[p], &bd->disk);
+		ret = bd->eops->attach_disk ? bd->eops->attach_disk(bd->engines[p], &bd->disk) : 0;
 		if (ret < 0) {
-			vu_err("%s: cannot register with the %s engine: %s", cfg->file, bd->eops->name,
+			vu_err("%s: cannot register with the %s engine: %s", bd->disk.name, bd->eops->name,
 			       strerror(-ret));
 			return ret;
 		}
@@ -446,6 +520,8 @@ static int setup_device(struct program *prog, unsigned int idx)
 	bd->ep = vu_endpoint_create(prog->loop, bd->vdev, &ecfg);
 	if (!bd->ep)
 		return -errno;
+	if (bd->disk.change_fd >= 0)
+		return vu_loop_add(prog->loop, bd->disk.change_fd, EPOLLIN, on_disk_change, bd);
 	return 0;
 }
 
@@ -454,7 +530,7 @@ static void report_device(const struct blk_device *bd)
 {
 	const struct blk_disk_config *cfg = &bd->disk.cfg;
 
-	vu_info("%s: %s (%llu sectors%s%s, %s engine) on %s%s", bd->vdev->name, cfg->file,
+	vu_info("%s: %s (%llu sectors%s%s, %s engine) on %s%s", bd->vdev->name, bd->disk.name,
 		(unsigned long long)bd->disk.capacity, cfg->read_only ? ", read-only" : "",
 		bd->disk.direct ? ", O_DIRECT" : "", bd->eops->name,
 		cfg->socket_path ? cfg->socket_path : "an inherited fd", cfg->client ? " (client)" : "");
@@ -465,6 +541,8 @@ static void teardown(struct program *prog)
 	for (unsigned int i = 0; i < prog->ndevices; i++) {
 		struct blk_device *bd = prog->devices[i];
 
+		if (bd->ep && bd->disk.change_fd >= 0)
+			vu_loop_del(prog->loop, bd->disk.change_fd);
 		vu_endpoint_destroy(bd->ep);
 		vu_dev_destroy(bd->vdev);
 	}
@@ -475,7 +553,7 @@ static void teardown(struct program *prog)
 		}
 	}
 	for (unsigned int i = 0; i < prog->ndevices; i++) {
-		blk_disk_close(&prog->devices[i]->disk);
+		prog->devices[i]->eops->close_disk(&prog->devices[i]->disk);
 		free(prog->devices[i]->disk_handles);
 		free(prog->devices[i]->fixed);
 		free(prog->devices[i]);

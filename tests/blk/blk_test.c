@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "blk_test.h"
+#include "vu_inflight.h"
 #include "vu_util.h"
 
 #define PAGE 4096u
@@ -868,4 +869,42 @@ void blkt_get_config(struct blkt *t, struct virtio_blk_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	assert_int_equal(vuf_get_config(t->vuf, 0, cfg, sizeof(*cfg)), 0);
+}
+
+unsigned int blkt_inflight(struct blkt *t, unsigned int qsize, unsigned int *in_used)
+{
+	size_t size;
+	uint8_t *area = vuf_inflight_area(t->vuf, &size);
+	unsigned int n = 0;
+
+	assert_non_null(area);
+	assert_true(size >= vu_inflight_queue_region_size(qsize));
+	*in_used = 0;
+	if (!t->packed) {
+		struct vu_inflight_region_split *g = (void *)area;
+		uint16_t used = le16toh(vu_load_acquire16(&vuf_vq_used_split(t->vq[0])->idx));
+
+		for (unsigned int i = 0; i < qsize; i++)
+			n += __atomic_load_n(&g->desc[i].inflight, __ATOMIC_ACQUIRE) == 1;
+		*in_used = (uint16_t)(used - vu_load_acquire16(&g->used_idx));
+	} else {
+		struct vu_inflight_region_packed *g = (void *)area;
+
+		for (unsigned int i = 0; i < qsize; i++)
+			n += __atomic_load_n(&g->desc[i].inflight, __ATOMIC_ACQUIRE) == 1;
+	}
+	return n;
+}
+
+long blkt_resubmitted(const struct blkt *t)
+{
+	char *log = blkt_read_log(t), *p, *last = NULL;
+	long n = -1;
+
+	for (p = log; p && (p = strstr(p, "resubmitting ")); p++)
+		last = p;
+	if (last)
+		n = strtol(last + strlen("resubmitting "), NULL, 10);
+	free(log);
+	return n;
 }

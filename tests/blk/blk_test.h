@@ -225,6 +225,15 @@ uint8_t blkt_ranges(struct blkt *t, unsigned int q, uint32_t type,
 /* Assert the file holds blkt_pattern(seed) at [off, off + len). */
 void blkt_check_file(const char *path, uint64_t off, uint64_t len, uint64_t seed);
 
+/*
+ * Queue 0 of the inflight area (of a queue of qsize): chains marked in
+ * flight, and (split ring) how many of them the used ring already holds
+ * without the area knowing.
+ */
+unsigned int blkt_inflight(struct blkt *t, unsigned int qsize, unsigned int *in_used);
+/* The number in the daemon's last "resubmitting N in-flight requests" line, or -1. */
+long blkt_resubmitted(const struct blkt *t);
+
 /* The whole config space. */
 void blkt_get_config(struct blkt *t, struct virtio_blk_config *cfg);
 

@@ -156,55 +156,12 @@ static void test_durable_direct(void **state)
 #define WSECT 256              /* 128 KiB per write */
 #define ATTEMPTS 50
 
-/*
- * Queue 0 of the inflight area: chains marked in flight, and (split) how
- * many of them the used ring already holds without the area knowing.
- */
-static unsigned int area_inflight(struct blkt *t, unsigned int *in_used)
-{
-	size_t size;
-	uint8_t *area = vuf_inflight_area(t->vuf, &size);
-	unsigned int n = 0;
-
-	assert_non_null(area);
-	assert_true(size >= vu_inflight_queue_region_size(QSIZE));
-	*in_used = 0;
-	if (!t->packed) {
-		struct vu_inflight_region_split *g = (void *)area;
-		uint16_t used = le16toh(vu_load_acquire16(&vuf_vq_used_split(t->vq[0])->idx));
-
-		for (unsigned int i = 0; i < QSIZE; i++)
-			n += __atomic_load_n(&g->desc[i].inflight, __ATOMIC_ACQUIRE) == 1;
-		*in_used = (uint16_t)(used - vu_load_acquire16(&g->used_idx));
-	} else {
-		struct vu_inflight_region_packed *g = (void *)area;
-
-		for (unsigned int i = 0; i < QSIZE; i++)
-			n += __atomic_load_n(&g->desc[i].inflight, __ATOMIC_ACQUIRE) == 1;
-	}
-	return n;
-}
-
 static uint64_t now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-/* The number in the last "resubmitting N in-flight requests" line, or -1. */
-static long resubmitted(const struct blkt *t)
-{
-	char *log = blkt_read_log(t), *p, *last = NULL;
-	long n = -1;
-
-	for (p = log; p && (p = strstr(p, "resubmitting ")); p++)
-		last = p;
-	if (last)
-		n = strtol(last + strlen("resubmitting "), NULL, 10);
-	free(log);
-	return n;
 }
 
 static void post_writes(struct blkt *t, struct blkt_req *r, const struct blkt_buf *b,
@@ -262,7 +219,7 @@ static void crash_restart(struct blkt *t, bool packed, bool mid)
 		deadline = now_us() + 2000000;
 		/* Until the daemon took a write (mid: completed one, so that the
 		 * crash comes with some writes done and some not). */
-		while (!vuf_vq_pending(t->vq[0]) && (mid || area_inflight(t, &in_used) == 0) &&
+		while (!vuf_vq_pending(t->vq[0]) && (mid || blkt_inflight(t, QSIZE, &in_used) == 0) &&
 		       now_us() < deadline)
 			sched_yield();
 		blkt_signal(t, SIGSTOP);
@@ -271,7 +228,7 @@ static void crash_restart(struct blkt *t, bool packed, bool mid)
 			t->pid = 0;     /* reaped: teardown must not signal it */
 			fail_msg("the daemon ended instead of stopping (status 0x%x)", st);
 		}
-		k = area_inflight(t, &in_used);
+		k = blkt_inflight(t, QSIZE, &in_used);
 		if (k > in_used)
 			break;
 		blkt_signal(t, SIGCONT);
@@ -286,7 +243,7 @@ static void crash_restart(struct blkt *t, bool packed, bool mid)
 	assert_int_equal(vuf_reconnect(t->vuf, NULL, BLKT_WAIT_MS), 0);
 	/* No kick: the restarted daemon resubmits and reads the ring by itself. */
 	wait_all(t, r);
-	n = resubmitted(t);
+	n = blkt_resubmitted(t);
 	if (n < 1 || n > (long)k)
 		fail_msg("%ld requests resubmitted; %u were in flight (%u of them completed)", n, k,
 			 in_used);
