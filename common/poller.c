@@ -256,8 +256,12 @@ int vu_poller_run(struct vu_poller *p)
 				idle_since = now;
 				continue;
 			}
-			if (now - idle_since < p->idle_ns)
+			if (now - idle_since < p->idle_ns) {
+				/* Spinning idle: threads sharing this CPU (librbd's,
+				 * io_uring's io-wq) run now, not at the next tick. */
+				sched_yield();
 				continue;
+			}
 		}
 		try_sleep(p);
 		idle_since = 0;
