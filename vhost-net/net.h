@@ -172,6 +172,12 @@ struct net_uplink_rxq {
 	struct net_uplink *up;
 	struct net_worker *w;
 	uint16_t queue;
+	/* RX interrupts, where the PMD has them: an epoll set holding the
+	 * queue's interrupt fd (src.fd), or -1 (the worker never sleeps). */
+	int intr_epfd;
+	bool intr_armed;               /* enabled by prepare_sleep */
+	uint16_t nstash;               /* received while arming, not yet forwarded */
+	struct rte_mbuf *stash[NET_BURST];
 };
 
 /* A DPDK ethdev port. */

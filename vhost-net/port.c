@@ -21,9 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include <rte_arp.h>
 #include <rte_dev.h>
+#include <rte_epoll.h>
 #include <rte_ethdev.h>
 #include <rte_log.h>
 
@@ -433,12 +436,26 @@ static unsigned int uplink_rx_poll(struct vu_poll_source *src)
 {
 	struct net_uplink_rxq *rq = container_of(src, struct net_uplink_rxq, src);
 	struct net_port *port = rq->up->port;
-	struct rte_mbuf *pkts[NET_BURST];
+	struct rte_mbuf *buf[NET_BURST], **pkts = buf;
 	struct net_port_stats *st;
 	uint64_t bytes = 0;
 	uint16_t n;
 
-	n = rte_eth_rx_burst(rq->up->eth_port, rq->queue, pkts, NET_BURST);
+	if (rq->intr_armed) {
+		struct rte_epoll_event ev[4];
+
+		/* Awake again: interrupts off, their counters drained. */
+		rq->intr_armed = false;
+		rte_eth_dev_rx_intr_disable(rq->up->eth_port, rq->queue);
+		rte_epoll_wait(rq->intr_epfd, ev, RTE_DIM(ev), 0);
+	}
+	if (rq->nstash) {
+		pkts = rq->stash;
+		n = rq->nstash;
+		rq->nstash = 0;
+	} else {
+		n = rte_eth_rx_burst(rq->up->eth_port, rq->queue, pkts, NET_BURST);
+	}
 	if (!n)
 		return 0;
 	for (uint16_t i = 0; i < n; i++)
@@ -450,11 +467,43 @@ static unsigned int uplink_rx_poll(struct vu_poll_source *src)
 	return n;
 }
 
-/* An ethdev RX queue cannot wake a sleeping poller: keep it polling. */
+/*
+ * With RX interrupts, arm the queue's interrupt, then receive once more:
+ * a packet that arrived before it was armed raised nothing, so it is kept
+ * for the next poll and the worker stays awake.  Without them an ethdev
+ * RX queue cannot wake a sleeping worker: keep it polling.
+ */
 static bool uplink_rx_prepare_sleep(struct vu_poll_source *src)
 {
-	(void)src;
-	return true;
+	struct net_uplink_rxq *rq = container_of(src, struct net_uplink_rxq, src);
+
+	if (rq->intr_epfd < 0 || rq->nstash)
+		return true;
+	if (!rq->intr_armed) {
+		/* -ENOTSUP: always on (net_tap: the tap fd itself). */
+		int ret = rte_eth_dev_rx_intr_enable(rq->up->eth_port, rq->queue);
+
+		if (ret < 0 && ret != -ENOTSUP)
+			return true;
+		rq->intr_armed = true;
+	}
+	rq->nstash = rte_eth_rx_burst(rq->up->eth_port, rq->queue, rq->stash, NET_BURST);
+	return rq->nstash > 0;
+}
+
+/* The queue's interrupt in an epoll set of its own, or -1 without one. */
+static int uplink_rx_intr_epfd(struct net_uplink *up, uint16_t q)
+{
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (epfd < 0)
+		return -1;
+	if (rte_eth_dev_rx_intr_ctl_q(up->eth_port, q, epfd, RTE_INTR_EVENT_ADD, NULL)) {
+		close(epfd);
+		return -1;
+	}
+	rte_eth_dev_rx_intr_disable(up->eth_port, q);
+	return epfd;
 }
 
 /*
@@ -544,6 +593,59 @@ static int configure(struct net_uplink *up, const struct rte_eth_dev_info *info,
 	return ret;
 }
 
+/*
+ * Configure the port with conf (queue counts as configure() finds them),
+ * set up its queues on the workers' pools and start it.  0, or -errno
+ * with why set.
+ */
+static int start_port(struct net_uplink *up, const struct rte_eth_conf *conf, char *why,
+		      size_t whylen)
+{
+	unsigned int nw = net_ctx.nworkers;
+	uint16_t rxd = 1024, txd = 1024;
+	struct rte_eth_dev_info info;
+	struct log_capture cap;
+	char line[256];
+	int ret;
+
+	ret = rte_eth_dev_info_get(up->eth_port, &info);
+	if (ret) {
+		snprintf(why, whylen, "cannot get device info: %s", rte_strerror(-ret));
+		return ret;
+	}
+	ret = configure(up, &info, conf, line, sizeof(line));
+	if (ret) {
+		snprintf(why, whylen, "cannot configure %u RX and %u TX queues: %s", up->nb_rxq,
+			 up->nb_txq, *line ? line : rte_strerror(-ret));
+		return ret;
+	}
+	ret = rte_eth_dev_adjust_nb_rx_tx_desc(up->eth_port, &rxd, &txd);
+	if (ret) {
+		snprintf(why, whylen, "cannot size its rings: %s", rte_strerror(-ret));
+		return ret;
+	}
+	for (uint16_t q = 0; q < up->nb_rxq && !ret; q++) {
+		struct net_worker *w = net_ctx.workers[q % nw];
+
+		ret = rte_eth_rx_queue_setup(up->eth_port, q, rxd,
+					     rte_lcore_to_socket_id(w->lcore), NULL, w->pool);
+	}
+	for (uint16_t q = 0; q < up->nb_txq && !ret; q++)
+		ret = rte_eth_tx_queue_setup(up->eth_port, q, txd,
+					     rte_lcore_to_socket_id(net_ctx.workers[q % nw]->lcore), NULL);
+	if (ret) {
+		snprintf(why, whylen, "cannot set up queues: %s", rte_strerror(-ret));
+		return ret;
+	}
+	/* Quiet: net_tap complains that it has no secondary processes to tell. */
+	capture_begin(&cap);
+	ret = rte_eth_dev_start(up->eth_port);
+	capture_end(&cap, line, sizeof(line));
+	if (ret)
+		snprintf(why, whylen, "cannot start: %s", *line ? line : rte_strerror(-ret));
+	return ret;
+}
+
 int net_uplink_create(struct net_port *port, const char *devargs, char *why, size_t whylen)
 {
 	struct net_uplink *up = calloc(1, sizeof(*up));
@@ -551,10 +653,8 @@ int net_uplink_create(struct net_port *port, const char *devargs, char *why, siz
 	struct rte_eth_dev_info info;
 	struct rte_eth_conf conf;
 	struct rte_dev_iterator it;
-	uint16_t pid, rxd = 1024, txd = 1024;
-	bool found = false;
-	struct log_capture cap;
-	char line[256];
+	bool found = false, sleeps = true;
+	uint16_t pid;
 	int ret;
 
 	if (!up) {
@@ -602,30 +702,21 @@ int net_uplink_create(struct net_port *port, const char *devargs, char *why, siz
 		conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads &
 						   (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
 	}
-	ret = configure(up, &info, &conf, line, sizeof(line));
+	/* RX interrupts let idle workers sleep; not every PMD has them. */
+	conf.intr_conf.rxq = 1;
+	ret = start_port(up, &conf, why, whylen);
 	if (ret) {
-		snprintf(why, whylen, "cannot configure %u RX and %u TX queues: %s", up->nb_rxq,
-			 up->nb_txq, *line ? line : rte_strerror(-ret));
-		return ret;
-	}
-	ret = rte_eth_dev_adjust_nb_rx_tx_desc(up->eth_port, &rxd, &txd);
-	if (ret) {
-		snprintf(why, whylen, "cannot size its rings: %s", rte_strerror(-ret));
-		return ret;
-	}
-	for (uint16_t q = 0; q < up->nb_rxq && !ret; q++) {
-		struct net_worker *w = net_ctx.workers[q % nw];
+		char first[256];
 
-		ret = rte_eth_rx_queue_setup(up->eth_port, q, rxd,
-					     rte_lcore_to_socket_id(w->lcore), NULL, w->pool);
+		snprintf(first, sizeof(first), "%s", why);
+		conf.intr_conf.rxq = 0;
+		rte_eth_dev_stop(up->eth_port);
+		ret = start_port(up, &conf, why, whylen);
+		if (ret == 0)
+			vu_info("%s: started without RX interrupts (%s)", devargs, first);
 	}
-	for (uint16_t q = 0; q < up->nb_txq && !ret; q++)
-		ret = rte_eth_tx_queue_setup(up->eth_port, q, txd,
-					     rte_lcore_to_socket_id(net_ctx.workers[q % nw]->lcore), NULL);
-	if (ret) {
-		snprintf(why, whylen, "cannot set up queues: %s", rte_strerror(-ret));
+	if (ret)
 		return ret;
-	}
 	up->txq_shared = up->nb_txq < nw + 1;
 	for (unsigned int q = 0; q < up->nb_txq; q++)
 		rte_spinlock_init(&up->txq_lock[q]);
@@ -641,22 +732,16 @@ int net_uplink_create(struct net_port *port, const char *devargs, char *why, siz
 	ret = rte_eth_promiscuous_enable(up->eth_port);
 	if (ret && ret != -ENOTSUP)
 		vu_warn("%s: cannot enable promiscuous mode: %s", devargs, rte_strerror(-ret));
-	/* Quiet: net_tap complains that it has no secondary processes to tell. */
-	capture_begin(&cap);
-	ret = rte_eth_dev_start(up->eth_port);
-	capture_end(&cap, line, sizeof(line));
-	if (ret) {
-		snprintf(why, whylen, "cannot start: %s", *line ? line : rte_strerror(-ret));
-		return ret;
-	}
 	for (uint16_t q = 0; q < up->nb_rxq; q++) {
 		struct net_uplink_rxq *rq = &up->rxq[q];
 
 		rq->src.poll = uplink_rx_poll;
 		rq->src.prepare_sleep = uplink_rx_prepare_sleep;
-		rq->src.fd = -1;
 		rq->up = up;
 		rq->queue = q;
+		rq->intr_epfd = conf.intr_conf.rxq ? uplink_rx_intr_epfd(up, q) : -1;
+		rq->src.fd = rq->intr_epfd;
+		sleeps = sleeps && rq->intr_epfd >= 0;
 		rq->w = net_ctx.workers[q % nw];
 		ret = vu_poller_add_source(rq->w->poller, &rq->src);
 		if (ret) {
@@ -664,8 +749,9 @@ int net_uplink_create(struct net_port *port, const char *devargs, char *why, siz
 			return ret;
 		}
 	}
-	vu_info("%s: %s, ethdev %u, %u RX / %u TX queues, offloads%s%s%s%s", port->name, devargs,
-		up->eth_port, up->nb_rxq, up->nb_txq,
+	vu_info("%s: %s, ethdev %u, %u RX / %u TX queues, %s, offloads%s%s%s%s", port->name,
+		devargs, up->eth_port, up->nb_rxq, up->nb_txq,
+		sleeps ? "RX interrupts" : "no RX interrupts (its workers never sleep)",
 		up->egress_capa & NET_CAN_CSUM ? " csum" : "",
 		up->egress_capa & NET_CAN_IPCSUM ? " ipcsum" : "",
 		up->egress_capa & NET_CAN_TSO4 ? " tso4" : "", up->multi_seg ? " multi-seg" : "");
@@ -683,6 +769,12 @@ void net_uplink_destroy(struct net_port *port)
 		rte_eth_dev_stop(up->eth_port);
 		rte_eth_dev_close(up->eth_port);
 	}
+	for (unsigned int q = 0; q < RTE_DIM(up->rxq); q++)
+		if (up->rxq[q].up) {
+			rte_pktmbuf_free_bulk(up->rxq[q].stash, up->rxq[q].nstash);
+			if (up->rxq[q].intr_epfd >= 0)
+				close(up->rxq[q].intr_epfd);
+		}
 	free(up);
 	port->uplink = NULL;
 }

@@ -11,8 +11,10 @@
 #   vhost-net's rx of one port == tx + drops of the other
 #   vhost-net's tx to the receiver's port == receiver's RX
 # Rings: split and packed, with and without mergeable RX buffers, in_order,
-# two queue pairs, the learning switch (unknown unicast is flooded), and a
-# net_null uplink instead of the second guest.
+# two queue pairs, the learning switch (unknown unicast is flooded), a
+# net_null uplink instead of the second guest, and a net_tap uplink (in a
+# network namespace of its own) whose worker sleeps on RX interrupts when
+# idle and wakes for each packet.
 #
 # Usage: test-net-testpmd.sh BUILDDIR
 # Environment: TESTPMD (default dpdk-testpmd), NET_TEST_SECS (traffic per
@@ -41,11 +43,13 @@ STDBUF="stdbuf -oL"
 
 # testpmd (--no-shconf) still makes a runtime directory per file prefix.
 PREFIXES=()
+NETNS=
 net_cleanup() {
 	local p
 	[ -n "${NET_TEST_KEEP:-}" ] && mkdir -p "$NET_TEST_KEEP" && cp -r "$VU_TMP"/. "$NET_TEST_KEEP"/
 	for fd in 7 8; do eval "exec $fd>&-" 2>/dev/null || true; done
 	vu_cleanup
+	[ -n "$NETNS" ] && ip netns del "$NETNS" 2>/dev/null
 	for p in "${PREFIXES[@]}"; do rm -rf "/var/run/dpdk/$p"; done
 	rmdir /var/run/dpdk 2>/dev/null || true
 }
@@ -276,7 +280,62 @@ guest_null() {
 	[ $CASE_OK = 1 ] && ok "$CASE" || notok "$CASE"
 }
 
-ALL="split-mrg split-nomrg packed-mrg packed-nomrg split-inorder packed-inorder split-mq2 packed-mq2 switch-flood null-uplink"
+# A net_tap uplink in xconnect with one guest, vhost-net in adaptive mode:
+# idle, the worker polling the tap sleeps (vhost-net uses under 10% of a
+# CPU over 3 s where a spinning worker uses 100%); then 20 broadcast frames
+# 100 ms apart leave the tap, each one after the worker went back to sleep,
+# and all of them reach the guest.
+tap_uplink_sleep() {
+	local t0 t1 hz ticks
+	CASE=$1; CASE_OK=1
+	command -v ip >/dev/null || { echo "ok - $CASE # SKIP no ip (iproute2)"; return; }
+	NETNS=vutest-net-$$
+	ip netns add "$NETNS" || { notok "$CASE"; NETNS=; return; }
+	DLOG=$VU_TMP/daemon.$CASE.log
+	vu_start "$DLOG" ip netns exec "$NETNS" "$DAEMON" --cpus "$VU_DAEMON_CPU" \
+		--socket-path "$VU_TMP/a.sock" --uplink net_tap0,iface=vtap0 --mode xconnect --poll adaptive
+	DPID=$VU_LAST_PID
+	vu_wait_socket "$VU_TMP/a.sock" || { notok "$CASE"; stop_all; ip netns del "$NETNS"; NETNS=; return; }
+	ip netns exec "$NETNS" ip addr add 10.9.0.1/24 dev vtap0 &&
+		ip netns exec "$NETNS" ip link set vtap0 up || CASE_OK=0
+	grep -q "vtap0.*RX interrupts," "$DLOG" || { echo "#   $CASE: no RX interrupts on the tap" >&2; CASE_OK=0; }
+	start_pmd a 7 "$VU_TMP/a.sock" ",queues=1" ""
+	if wait_for "$DLOG" "vhost0 queue 1: started" 30 && wait_for "$VU_TMP/a.$CASE.log" "testpmd>" 30; then
+		pmd 7 "set fwd rxonly"; pmd 7 "start"; sleep 1
+		hz=$(getconf CLK_TCK)
+		t0=$(sed 's/^.*) //' "/proc/$DPID/stat" | awk '{ print $12 + $13 }')
+		sleep 3
+		t1=$(sed 's/^.*) //' "/proc/$DPID/stat" | awk '{ print $12 + $13 }')
+		ticks=$((t1 - t0))
+		echo "#   $CASE: idle vhost-net used $((ticks * 100 / hz)) ms of CPU in 3 s"
+		[ $((ticks * 10)) -lt $((3 * hz)) ] || { echo "#   $CASE: idle worker did not sleep" >&2; CASE_OK=0; }
+		daemon_snapshot
+		local up0 rx0
+		up0=$(stat 1 rx_packets)
+		pmd_stats a 7; rx0=$P_RXP
+		ip netns exec "$NETNS" python3 -c '
+import socket, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("vtap0", 0))
+for i in range(20):   # broadcast, local experimental ethertype, 64 bytes
+    s.send(b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + b"\x88\xb5" + bytes(50))
+    time.sleep(0.1)' || CASE_OK=0
+		sleep 0.5
+		daemon_snapshot
+		pmd_stats a 7
+		local up_n=$(($(stat 1 rx_packets) - up0)) a_n=$((P_RXP - rx0))
+		echo "#   $CASE: the tap sent $up_n packets, the guest received $a_n"
+		[ "$up_n" -ge 20 ] || { echo "#   $CASE: fewer than 20 packets from the tap" >&2; CASE_OK=0; }
+		expect "guest RX vs uplink rx" "$a_n" "$up_n"
+	else
+		CASE_OK=0
+	fi
+	stop_all
+	ip netns del "$NETNS"; NETNS=
+	[ $CASE_OK = 1 ] && ok "$CASE" || notok "$CASE"
+}
+
+ALL="split-mrg split-nomrg packed-mrg packed-nomrg split-inorder packed-inorder split-mq2 packed-mq2 switch-flood null-uplink tap-uplink-sleep"
 for c in ${NET_TEST_CASES:-$ALL}; do
 	case $c in
 	split-mrg) two_guests "$c" "" 1 xconnect ;;
@@ -289,6 +348,7 @@ for c in ${NET_TEST_CASES:-$ALL}; do
 	packed-mq2) two_guests "$c" ",packed_vq=1,mrg_rxbuf=0" 2 xconnect ;;
 	switch-flood) two_guests "$c" "" 1 switch ;;
 	null-uplink) guest_null "$c" "" ;;
+	tap-uplink-sleep) tap_uplink_sleep "$c" ;;
 	*) echo "unknown case $c" >&2; FAILS=$((FAILS + 1)) ;;
 	esac
 done
