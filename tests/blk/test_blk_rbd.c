@@ -12,7 +12,8 @@
  * config change, read-only snapshots, a crash with writes in flight
  * (resubmitted after the restart, once the dead client's exclusive lock
  * has timed out), several disks on one cluster connection, and the
- * start-up errors (one line, exit code 2, no socket).
+ * start-up errors that need a cluster (one line, exit code 2, no socket;
+ * command-line errors are in test_blk_cli.c).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -533,14 +534,9 @@ static void test_errors(void **state)
 		snprintf(snap, sizeof(snap), "%s@nosnap", spec);
 		RUN("no such image or snapshot", 15000, "--rbd", snap, "--ceph-conf", ceph_conf);
 	}
-	RUN("is not POOL", 5000, "--rbd", "justaname", "--ceph-conf", ceph_conf);
 	RUN("is not POOL", 5000, "--rbd", "rbd/", "--ceph-conf", ceph_conf);
 	RUN("cannot read the Ceph configuration", 5000, "--rbd", spec, "--ceph-conf",
 	    "/nonexistent/ceph.conf");
-	RUN("either --blk-file or --rbd", 5000, "--rbd", spec, "--blk-file", "/dev/null");
-	RUN("go with --rbd", 5000, "--blk-file", "/dev/null", "--ceph-id", "admin");
-	RUN("apply to files", 5000, "--rbd", spec, "--direct", "off");
-	RUN("needs the rbd engine", 5000, "--rbd", spec, "--engine", "io_uring");
 	/* A client the cluster does not know. */
 	RUN("cannot connect", 20000, "--rbd", spec, "--ceph-conf", ceph_conf, "--ceph-id", "nosuch");
 	/* A known client with a wrong key. */
