@@ -112,13 +112,50 @@ int net_mbuf_append_from(struct rte_mempool *pool, struct rte_mbuf *dst,
 	return 0;
 }
 
+/*
+ * The sum of len bytes of m from off, as rte_raw_cksum_mbuf() (0, or -1
+ * if they are not in m).  Not that function: in DPDK 22.11 it truncates
+ * the sum of a segment that starts an odd number of bytes into the range
+ * to 16 bits before swapping its bytes, losing the carries, so that a
+ * checksum over such a chain comes out wrong.
+ */
+static int raw_cksum_mbuf(const struct rte_mbuf *m, uint32_t off, uint32_t len, uint16_t *cksum)
+{
+	uint64_t sum = 0;
+	uint32_t done = 0;
+
+	if (off > m->pkt_len || len > m->pkt_len - off)
+		return -1;
+	while (m && off >= m->data_len) {
+		off -= m->data_len;
+		m = m->next;
+	}
+	for (; m && done < len; m = m->next, off = 0) {
+		uint32_t n = m->data_len - off;
+		uint16_t part;
+
+		if (n > len - done)
+			n = len - done;
+		part = rte_raw_cksum(rte_pktmbuf_mtod_offset(m, const uint8_t *, off), n);
+		/* A part at an odd offset: its bytes sit in the other halves of the words. */
+		sum += (done & 1) ? rte_bswap16(part) : part;
+		done += n;
+	}
+	if (done != len)
+		return -1;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	*cksum = (uint16_t)sum;
+	return 0;
+}
+
 int net_csum_partial(struct rte_mbuf *m, uint32_t start, uint32_t off)
 {
 	uint16_t sum;
 
 	if (start > m->pkt_len || off > m->pkt_len - start || m->pkt_len - start - off < 2)
 		return -EINVAL;
-	if (rte_raw_cksum_mbuf(m, start, m->pkt_len - start, &sum))
+	if (raw_cksum_mbuf(m, start, m->pkt_len - start, &sum))
 		return -EINVAL;
 	sum = (uint16_t)~sum;
 	if (sum == 0)
@@ -211,7 +248,7 @@ int net_csum_l4(struct rte_mbuf *m)
 	if (l4len < field - l4off + 2)
 		return -EINVAL;
 	if (net_mbuf_write(m, field, &csum, sizeof(csum)) ||
-	    rte_raw_cksum_mbuf(m, l4off, l4len, &raw))
+	    raw_cksum_mbuf(m, l4off, l4len, &raw))
 		return -EINVAL;
 	sum = (uint32_t)raw + phdr;
 	sum = (sum & 0xffff) + (sum >> 16);
