@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Write the seed corpora of the fuzz harnesses:
-tests/fuzz/corpus/msg/ for fuzz_msg.c and tests/fuzz/corpus/ring/ for
-fuzz_ring.c.  The input formats are described at the top of each harness;
-the constants below must match them.  Run from anywhere:
+tests/fuzz/corpus/msg/ for fuzz_msg.c, tests/fuzz/corpus/ring/ for
+fuzz_ring.c and tests/fuzz/corpus/net_hdr/ for fuzz_net_hdr.c.  The input
+formats are described at the top of each harness; the constants below must
+match them.  Run from anywhere:
 
     python3 tests/fuzz/make_seeds.py
 
@@ -340,6 +341,211 @@ def ring_seeds():
     return seeds
 
 
+# ---- fuzz_net_hdr -------------------------------------------------------------
+# Control bytes, then struct virtio_net_hdr, then the frame (fuzz_net_hdr.c).
+TX_CSUM, TX_TSO4, TX_TSO6, TX_ECN, TX_UFO, TX_FIXUP = 1, 2, 4, 8, 16, 0x80
+TX_ALL = TX_CSUM | TX_TSO4 | TX_TSO6
+RX_CSUM, RX_TSO4, RX_TSO6 = 1, 2, 4
+RX_ALL = RX_CSUM | RX_TSO4 | RX_TSO6
+CAN_CSUM, CAN_TSO4, CAN_TSO6, CAN_IPCSUM = 1, 2, 4, 8
+EG_GUEST, EG_TIGHT, EG_SMALL_MAX = 0x10, 0x20, 0x40
+NEEDS_CSUM = 1
+GSO_NONE, GSO_TCPV4, GSO_UDP, GSO_TCPV6, GSO_ECN = 0, 1, 3, 4, 0x80
+ETH, IP4, IP6, TCP, UDP = 14, 20, 40, 20, 8
+MAC = bytes.fromhex('020000000002' '020000000001')
+FULL = 2047          # seg0/segn: 1 + 2047 = 2048 bytes per mbuf, as txrx.c fills them
+
+
+def csum_fold(data):
+    if len(data) % 2:
+        data += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return s
+
+
+def net_ctl(tx=TX_ALL, rx=RX_ALL, egress=0, mx=0, seg0=FULL, segn=FULL, extra=0):
+    return bytes([tx, rx, egress, mx]) + u16(seg0) + u16(segn) + u16(extra)
+
+
+def vnet_hdr(flags=0, gso=GSO_NONE, hdr_len=0, gso_size=0, start=0, off=0):
+    return bytes([flags, gso]) + u16(hdr_len) + u16(gso_size) + u16(start) + u16(off)
+
+
+def eth(ethertype, vlan=()):
+    out = MAC
+    for tpid, tci in vlan:
+        out += struct.pack('!HH', tpid, tci)
+    return out + struct.pack('!H', ethertype)
+
+
+def payload(n):
+    return bytes((i * 7 + 3) & 0xff for i in range(n))
+
+
+def l4_hdr(proto, length, phdr, tcp_flags=0x18):
+    """TCP or UDP header with the pseudo-header sum in the checksum field."""
+    if proto == 6:
+        return struct.pack('!HHIIBBHHH', 1000, 2000, 0xfffff000, 1, 5 << 4, tcp_flags, 1000,
+                           phdr, 0)
+    return struct.pack('!HHHH', 1000, 2000, length, phdr)
+
+
+def ipv4(proto, l4len, frag=0x4000, options=b''):
+    ihl = 5 + len(options) // 4
+    h = struct.pack('!BBHHHBBH4s4s', 0x40 | ihl, 0, ihl * 4 + l4len, 0x1234, frag, 64, proto, 0,
+                    bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + options
+    c = (~csum_fold(h)) & 0xffff
+    h = h[:10] + struct.pack('!H', c) + h[12:]
+    phdr = csum_fold(h[12:20] + struct.pack('!BBH', 0, proto, l4len))
+    return h, phdr
+
+
+def ipv6(proto, l4len, ext=b'', first=None):
+    """IPv6 header (next header `first` if there are extension headers)."""
+    src = bytes([0xfd] + [0] * 14 + [1])
+    dst = bytes([0xfd] + [0] * 14 + [2])
+    h = struct.pack('!IHBB', 6 << 28, len(ext) + l4len, first if ext else proto, 64) + src + dst
+    phdr = csum_fold(src + dst + struct.pack('!IxxxB', l4len, proto))
+    return h + ext, phdr
+
+
+def frame4(proto, n, vlan=(), frag=0x4000, options=b'', tcp_flags=0x18):
+    l4len = (TCP if proto == 6 else UDP) + n
+    ip, phdr = ipv4(proto, l4len, frag, options)
+    return eth(0x0800, vlan) + ip + l4_hdr(proto, l4len, phdr, tcp_flags) + payload(n)
+
+
+def frame6(proto, n, vlan=(), ext=b'', first=None):
+    l4len = (TCP if proto == 6 else UDP) + n
+    ip, phdr = ipv6(proto, l4len, ext, first)
+    return eth(0x86dd, vlan) + ip + l4_hdr(proto, l4len, phdr) + payload(n)
+
+
+def csum_hdr(l4start, proto, gso=GSO_NONE, gso_size=0, hdr_len=0):
+    return vnet_hdr(NEEDS_CSUM, gso, hdr_len, gso_size, l4start, 16 if proto == 6 else 6)
+
+
+def net_seeds():
+    seeds = {}
+    L4_4, L4_6 = ETH + IP4, ETH + IP6
+    # Checksum offload, to egresses that can and cannot finish it.
+    for name, fr, start, proto in [
+            ('ipv4-tcp', frame4(6, 1000), L4_4, 6),
+            ('ipv4-udp', frame4(17, 1200), L4_4, 17),
+            ('ipv6-tcp', frame6(6, 1000), L4_6, 6),
+            ('ipv6-udp', frame6(17, 3000), L4_6, 17),
+            ('ipv4-tcp-3seg', frame4(6, 5000), L4_4, 6)]:
+        h = csum_hdr(start, proto)
+        seeds[name + '-csum-sw'] = net_ctl(egress=0) + h + fr
+        seeds[name + '-csum-guest'] = net_ctl(egress=EG_GUEST) + h + fr
+        seeds[name + '-csum-uplink'] = net_ctl(egress=CAN_CSUM | CAN_IPCSUM) + h + fr
+    # A UDP checksum that comes out 0 (sent as 0xffff): the last payload
+    # word makes the sum with the checksum field zeroed all ones.
+    fr = bytearray(frame4(17, 100))
+    phdr = ipv4(17, UDP + 100)[1]
+    fr[-2:] = b'\0\0'
+    fr[L4_4 + 6:L4_4 + 8] = b'\0\0'
+    fr[-2:] = struct.pack('!H', 0xffff - csum_fold(bytes(fr[L4_4:]) + struct.pack('!H', phdr)))
+    fr[L4_4 + 6:L4_4 + 8] = struct.pack('!H', phdr)
+    seeds['ipv4-udp-csum-zero'] = net_ctl(egress=0) + csum_hdr(L4_4, 17) + bytes(fr)
+    seeds['ipv4-udp-csum-guest-nocsum'] = net_ctl(rx=0, egress=EG_GUEST) + \
+        csum_hdr(L4_4, 17) + frame4(17, 60)
+    # A checksum at an offset no egress offloads (completed at once), in a
+    # chain; an odd csum_start gave a wrong sum (rte_raw_cksum_mbuf()).
+    fr = frame4(6, 3000)
+    seeds['csum-generic-even'] = net_ctl() + vnet_hdr(NEEDS_CSUM, start=ETH, off=10) + fr
+    seeds['csum-generic-odd'] = net_ctl() + vnet_hdr(NEEDS_CSUM, start=ETH + 1, off=9) + fr
+    seeds['csum-field-in-second-mbuf'] = net_ctl(seg0=L4_4 + 10 - 1) + csum_hdr(L4_4, 6) + fr
+    # TSO: software segmentation (librte_gso for IPv4, copies for IPv6), or
+    # left to a guest / uplink that segments.
+    for size in (3000, 9000):
+        f4, f6 = frame4(6, size - ETH - IP4 - TCP), frame6(6, size - ETH - IP6 - TCP)
+        h4 = csum_hdr(L4_4, 6, GSO_TCPV4, 1448, L4_4 + TCP)
+        h6 = csum_hdr(L4_6, 6, GSO_TCPV6, 1448, L4_6 + TCP)
+        seeds['gso-tcp4-%d-sw' % size] = net_ctl(egress=0) + h4 + f4
+        seeds['gso-tcp6-%d-sw' % size] = net_ctl(egress=0) + h6 + f6
+        seeds['gso-tcp4-%d-guest' % size] = net_ctl(egress=EG_GUEST) + h4 + f4
+        seeds['gso-tcp6-%d-guest' % size] = net_ctl(egress=EG_GUEST) + h6 + f6
+        seeds['gso-tcp4-%d-csum-only-guest' % size] = net_ctl(rx=RX_CSUM, egress=EG_GUEST) + h4 + f4
+        seeds['gso-tcp4-%d-uplink-tso' % size] = net_ctl(egress=CAN_CSUM | CAN_TSO4) + h4 + f4
+        seeds['gso-tcp6-%d-uplink-tso4' % size] = net_ctl(egress=CAN_CSUM | CAN_TSO4) + h6 + f6
+    # An odd gso_size: librte_gso's segments then have parts at odd offsets
+    # (wrong checksums before offload.c stopped using rte_raw_cksum_mbuf()).
+    f4 = frame4(6, 8000)
+    seeds['gso-tcp4-odd-mss'] = net_ctl(egress=0) + csum_hdr(L4_4, 6, GSO_TCPV4, 1001, 54) + f4
+    seeds['gso-tcp4-odd-mss-chain'] = net_ctl(egress=0, seg0=ETH + IP4 + TCP - 1 + 101, segn=1000) + \
+        csum_hdr(L4_4, 6, GSO_TCPV4, 1001, 54) + f4
+    seeds['gso-tcp4-headers-alone-in-first-mbuf'] = net_ctl(egress=0, seg0=53, segn=511) + \
+        csum_hdr(L4_4, 6, GSO_TCPV4, 700, 54) + f4
+    seeds['gso-tcp4-options'] = net_ctl(egress=0) + csum_hdr(ETH + 28, 6, GSO_TCPV4, 1000, 0) + \
+        frame4(6, 4000, options=b'\x01\x01\x01\x00\x94\x04\x00\x00')
+    seeds['gso-tcp4-min-mss-big'] = net_ctl(tx=TX_ALL | TX_FIXUP, egress=0, extra=60000) + \
+        csum_hdr(L4_4, 6, GSO_TCPV4, 64, 54) + frame4(6, 200)
+    seeds['gso-tcp6-big-jumbo-mss'] = net_ctl(tx=TX_ALL | TX_FIXUP, egress=0, extra=60000) + \
+        csum_hdr(L4_6, 6, GSO_TCPV6, 8940, 74) + frame6(6, 200)
+    seeds['gso-tcp4-tight-pools'] = net_ctl(egress=EG_TIGHT) + \
+        csum_hdr(L4_4, 6, GSO_TCPV4, 100, 54) + frame4(6, 8000)
+    seeds['gso-tcp6-tight-pools'] = net_ctl(egress=EG_TIGHT) + \
+        csum_hdr(L4_6, 6, GSO_TCPV6, 100, 74) + frame6(6, 8000)
+    seeds['gso-tcp4-small-out'] = net_ctl(egress=EG_SMALL_MAX, mx=2) + \
+        csum_hdr(L4_4, 6, GSO_TCPV4, 1448, 54) + frame4(6, 8000)
+    seeds['gso-tcp6-small-out'] = net_ctl(egress=EG_SMALL_MAX, mx=2) + \
+        csum_hdr(L4_6, 6, GSO_TCPV6, 1448, 74) + frame6(6, 8000)
+    seeds['gso-payload-not-above-gso-size'] = net_ctl(egress=0) + \
+        csum_hdr(L4_4, 6, GSO_TCPV4, 1448, 54) + frame4(6, 1448)
+    # VLAN and QinQ tags.
+    vlan, qinq = ((0x8100, 100),), ((0x88a8, 10), (0x8100, 20))
+    seeds['vlan-gso-tcp4'] = net_ctl(egress=0) + csum_hdr(ETH + 4 + IP4, 6, GSO_TCPV4, 1448, 58) + \
+        frame4(6, 6000, vlan=vlan)
+    seeds['vlan-gso-tcp6-guest'] = net_ctl(egress=EG_GUEST) + \
+        csum_hdr(ETH + 4 + IP6, 6, GSO_TCPV6, 1448, 78) + frame6(6, 6000, vlan=vlan)
+    seeds['qinq-udp4-csum'] = net_ctl(egress=0) + csum_hdr(ETH + 8 + IP4, 17) + \
+        frame4(17, 500, vlan=qinq)
+    seeds['vlan-tcp6-csum'] = net_ctl(egress=0) + csum_hdr(ETH + 4 + IP6, 6) + \
+        frame6(6, 2500, vlan=vlan)
+    # IPv6 extension headers (hop-by-hop options, 8 bytes).
+    hbh = bytes([6, 0, 1, 4, 0, 0, 0, 0])
+    seeds['ipv6-hbh-gso-tcp'] = net_ctl(egress=0) + csum_hdr(L4_6 + 8, 6, GSO_TCPV6, 1000, 0) + \
+        frame6(6, 5000, ext=hbh, first=0)
+    seeds['ipv6-hbh-tcp-csum'] = net_ctl(egress=0) + csum_hdr(L4_6 + 8, 6) + \
+        frame6(6, 300, ext=hbh, first=0)
+    # No offload at all.
+    seeds['plain'] = net_ctl() + vnet_hdr() + frame4(6, 100)
+    # Malformed (SECURITY.md 19): each must be dropped, nothing may leak.
+    f4, f6 = frame4(6, 3000), frame6(6, 3000)
+    bad = {
+        'csum-start-beyond': vnet_hdr(NEEDS_CSUM, start=len(f4) + 10, off=0),
+        'csum-field-past-end': vnet_hdr(NEEDS_CSUM, start=L4_4, off=len(f4) - L4_4 - 1),
+        'csum-wrap': vnet_hdr(NEEDS_CSUM, start=0xff00, off=0x200),
+        'hdr-len-beyond': csum_hdr(L4_4, 6, hdr_len=len(f4) + 1),
+        'gso-without-needs-csum': vnet_hdr(0, GSO_TCPV4, 54, 1448, L4_4, 16),
+        'gso-size-0': csum_hdr(L4_4, 6, GSO_TCPV4, 0, 54),
+        'gso-size-1': csum_hdr(L4_4, 6, GSO_TCPV4, 1, 54),
+        'gso-udp': csum_hdr(L4_4, 6, GSO_UDP, 1448, 54),
+        'gso-ecn': csum_hdr(L4_4, 6, GSO_TCPV4 | GSO_ECN, 1448, 54),
+        'gso-tcpv6-on-ipv4': csum_hdr(L4_4, 6, GSO_TCPV6, 1448, 54),
+        'gso-csum-start-not-tcp': vnet_hdr(NEEDS_CSUM, GSO_TCPV4, 54, 1448, ETH, 16),
+    }
+    for name, h in bad.items():
+        seeds['bad-' + name] = net_ctl(tx=TX_ALL | TX_ECN | TX_UFO) + h + f4
+    seeds['bad-tso4-not-negotiated'] = net_ctl(tx=TX_CSUM | TX_TSO6) + \
+        csum_hdr(L4_4, 6, GSO_TCPV4, 1448, 54) + f4
+    seeds['bad-needs-csum-not-negotiated'] = net_ctl(tx=0) + csum_hdr(L4_4, 6) + f4
+    seeds['bad-gso-tcpv4-on-ipv6'] = net_ctl() + csum_hdr(L4_6, 6, GSO_TCPV4, 1448, 74) + f6
+    seeds['bad-gso-truncated-tcp'] = net_ctl() + csum_hdr(L4_4, 6, GSO_TCPV4, 100, 0) + \
+        frame4(6, 0)[:-4]
+    seeds['bad-gso-ipv4-fragment'] = net_ctl() + csum_hdr(L4_4, 6, GSO_TCPV4, 1448, 54) + \
+        frame4(6, 3000, frag=0x2000)
+    seeds['bad-gso-headers-split'] = net_ctl(seg0=40) + csum_hdr(L4_4, 6, GSO_TCPV4, 1448, 54) + f4
+    # Lengths that disagree with the frame: dropped at an egress without offloads.
+    short = bytearray(frame4(6, 100))
+    short[ETH + 2:ETH + 4] = struct.pack('!H', 4000)
+    seeds['bad-ipv4-total-length'] = net_ctl(egress=0) + csum_hdr(L4_4, 6) + bytes(short)
+    return seeds
+
+
 def write(kind, seeds):
     d = HERE / 'corpus' / kind
     d.mkdir(parents=True, exist_ok=True)
@@ -350,3 +556,4 @@ def write(kind, seeds):
 if __name__ == '__main__':
     write('msg', msg_seeds())
     write('ring', ring_seeds())
+    write('net_hdr', net_seeds())
