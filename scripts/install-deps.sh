@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
       liburing-dev libnuma-dev libcmocka-dev
       dpdk dpdk-dev libdpdk-dev
-      qemu-system-x86 qemu-utils busybox-static cpio kmod gnuplot-nox
+      qemu-system-x86 qemu-utils busybox-static cpio fio kmod gnuplot-nox
       linux-libc-dev procps iproute2 python3)
 
 missing=()

@@ -55,3 +55,124 @@ vu_stop() {
 # The CPU the daemon gets and the one QEMU gets (PERF.md: pin them apart).
 VU_DAEMON_CPU=0
 VU_PEER_CPU=$(( $(nproc) > 1 ? 1 : 0 ))
+
+# ---- Helpers of the QEMU interop suites (the same as test-blk-qemu.sh's
+# wait_log, now, elapsed, inflight_count and kill_in_flight, which that
+# script still defines for itself), for test-blk-rbd-qemu.sh and others.
+
+# vu_now: seconds since the epoch with milliseconds.
+vu_now() { date +%s.%N | cut -c1-14; }
+# vu_elapsed T0 T1: T1 - T0 in seconds, two decimals.
+vu_elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+# vu_wait_log FILE PATTERN SECS [PID]: until FILE has a line matching
+# PATTERN (grep -E); fails early if PID (when given) exits.
+vu_wait_log() {
+	for _ in $(seq $(($3 * 20))); do
+		grep -aEq "$2" "$1" 2>/dev/null && return 0
+		if [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null; then
+			grep -aEq "$2" "$1" 2>/dev/null && return 0
+			return 1
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# vu_inflight_count PID split|packed [NQ]: requests (of NQ queues, default
+# 1) that vhost-blk has taken from the ring and not completed to it, as its
+# inflight area says (the memfd it gave QEMU with GET_INFLIGHT_FD; layout:
+# QEMU's docs/interop/vhost-user.rst, "Inflight I/O tracking"): entries
+# whose "inflight" byte is 1. Meaningful while the process is stopped.
+vu_inflight_count() {
+	local fd
+	for fd in /proc/"$1"/fd/*; do
+		case "$(readlink "$fd" 2>/dev/null)" in
+		/memfd:vu-inflight*) ;;
+		*) continue ;;
+		esac
+		python3 - "$fd" "$2" "${3:-1}" <<'PY' 2>/dev/null && return 0
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+nq = int(sys.argv[3])
+region = len(data) // nq
+first, size = (16, 16) if sys.argv[2] == "split" else (32, 32)
+n = 0
+for q in range(nq):
+    base = q * region
+    desc_num = struct.unpack_from("<H", data, base + 10)[0]
+    n += sum(1 for i in range(desc_num)
+             if first + i * size < region and data[base + first + i * size] == 1)
+print(n)
+PY
+	done
+	echo 0
+}
+
+# vu_kill_in_flight PID split|packed [NQ]: SIGKILL the daemon (one we
+# started) at a moment when it holds guest requests in flight (taken from
+# the ring, not yet completed to it), so that the restarted daemon must
+# resubmit them: stop it (SIGSTOP, until every thread is stopped), count
+# what its inflight area (see vu_inflight_count) shows, and if nothing is
+# in flight let it run 2-30 ms and try again, for at most 5 s; then kill
+# it. The same as test-blk-qemu.sh's kill_in_flight, with one python
+# process sampling (hundreds of tries in 5 s, not a dozen): requests that
+# spend a few milliseconds in the backend are caught too. Sets
+# VU_KILLED_WITH (the count) and VU_KILL_TRIES.
+vu_kill_in_flight() {
+	local pid=$1 out
+	out=$(python3 - "$pid" "$2" "${3:-1}" <<'PY' 2>/dev/null
+import os, random, signal, struct, sys, time
+pid, layout, nq = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+first, size = (16, 16) if layout == "split" else (32, 32)
+
+def stopped():
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            st = open("/proc/%d/task/%s/stat" % (pid, t)).read()
+        except OSError:
+            continue
+        if st.rsplit(")", 1)[1].split()[0] not in "Tt":
+            return False
+    return True
+
+def inflight():
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        path = "/proc/%d/fd/%s" % (pid, fd)
+        try:
+            if not os.readlink(path).startswith("/memfd:vu-inflight"):
+                continue
+            data = open(path, "rb").read()
+        except OSError:
+            continue
+        region = len(data) // nq
+        n = 0
+        for q in range(nq):
+            base = q * region
+            desc_num = struct.unpack_from("<H", data, base + 10)[0]
+            n += sum(1 for i in range(desc_num)
+                     if first + i * size < region and data[base + first + i * size] == 1)
+        return n
+    return 0
+
+n, tries, end = 0, 0, time.time() + 5
+try:
+    while time.time() < end:
+        tries += 1
+        os.kill(pid, signal.SIGSTOP)
+        t = time.time() + 1
+        while not stopped() and time.time() < t:
+            time.sleep(0.001)
+        n = inflight()
+        if n > 0:
+            break
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(random.uniform(0.002, 0.03))
+except OSError:
+    pass
+print(n, tries)
+PY
+	)
+	read -r VU_KILLED_WITH VU_KILL_TRIES <<<"${out:-0 0}"
+	vu_stop "$pid" KILL
+}

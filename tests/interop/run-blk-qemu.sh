@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# run-blk-qemu.sh qemu72|qemu10 BUILDDIR WORKDIR
+# run-blk-qemu.sh qemu72|qemu10 BUILDDIR WORKDIR [rbd]
 #
 # What the meson tests blk-qemu72 and blk-qemu10 (suite 'interop') run:
 # makes sure the guest image is in WORKDIR/guest (guest/build-guest.sh,
 # which does nothing when it is up to date), picks the QEMU, and runs
 # test-blk-qemu.sh QEMU WORKDIR/guest BUILDDIR.
+# With "rbd" (the meson tests blk-rbd-qemu72 and blk-rbd-qemu10) it runs
+# test-blk-rbd-qemu.sh QEMU WORKDIR/guest BUILDDIR instead, under a
+# throw-away Ceph cluster (tests/ceph/ceph-cluster.sh run, which exits 77,
+# skipped, when Ceph is not installed).
 #   qemu72  Debian's qemu-system-x86_64 from PATH (7.2 on Debian 12);
 #   qemu10  QEMU 10.0 from bookworm-backports, unpacked into WORKDIR/qemu10
 #           by scripts/get-qemu10.sh (nothing installed; reused once there).
@@ -19,13 +23,14 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRCROOT=$(cd "$HERE/../.." && pwd)
-if [ $# -ne 3 ]; then
-	echo "usage: $0 qemu72|qemu10 BUILDDIR WORKDIR" >&2
+if [ $# -ne 3 ] && { [ $# -ne 4 ] || [ "$4" != rbd ]; }; then
+	echo "usage: $0 qemu72|qemu10 BUILDDIR WORKDIR [rbd]" >&2
 	exit 2
 fi
 which=$1
 builddir=$2
 workdir=$3
+suite=${4:-}
 mkdir -p "$workdir"
 
 echo "run-blk-qemu: guest image in $workdir/guest"
@@ -52,9 +57,13 @@ qemu10)
 	qemu=$workdir/qemu10/qemu-system-x86_64
 	;;
 *)
-	echo "usage: $0 qemu72|qemu10 BUILDDIR WORKDIR" >&2
+	echo "usage: $0 qemu72|qemu10 BUILDDIR WORKDIR [rbd]" >&2
 	exit 2
 	;;
 esac
 
+if [ "$suite" = rbd ]; then
+	exec "$SRCROOT/tests/ceph/ceph-cluster.sh" run -- \
+		"$HERE/test-blk-rbd-qemu.sh" "$qemu" "$workdir/guest" "$builddir"
+fi
 exec "$HERE/test-blk-qemu.sh" "$qemu" "$workdir/guest" "$builddir"

@@ -11,7 +11,21 @@
 #   OUTDIR/initramfs.cpio.gz  busybox-static, the virtio-pci/-blk/-net
 #                             modules (with their dependencies, in load
 #                             order), an /init and the guest test scripts
-#                             tests/*.sh (beside this script) as /tests/.
+#                             tests/*.sh (beside this script) as /tests/;
+#   OUTDIR/fio/               the same guest with fio added: vmlinuz and an
+#                             initramfs.cpio.gz that is the one above
+#                             followed by a second archive holding the
+#                             host's fio (/usr/bin/fio, or $FIO), every
+#                             shared library `ldd` lists for it, at the
+#                             same paths, and the dynamic loader. Boot it
+#                             as IMAGEDIR/fio for the tests that run fio
+#                             (guest/tests/blk-fio-verify.sh). A separate
+#                             image because fio brings ~85 MB of libraries
+#                             (librbd, ICU, ...): every boot of an image
+#                             that holds them costs ~2 s more under TCG and
+#                             85 MB of guest memory, which the other tests
+#                             need not pay. Without fio on the host there
+#                             is no OUTDIR/fio (a note says so).
 #
 # The guest's /init mounts proc, sys and devtmpfs, loads the modules, then
 # runs /tests/NAME.sh for the kernel parameter vutest=NAME and prints
@@ -24,7 +38,8 @@
 # vu_arg, ...); see the library text below.
 #
 # Idempotent: does nothing when OUTDIR already holds an image built from the
-# same inputs (this script, the test scripts, busybox, the kernel package).
+# same inputs (this script, the test scripts, busybox, the kernel package,
+# fio and each of its libraries).
 # The kernel is fetched once; later runs reuse OUTDIR/kernel-pkg (no network
 # needed) unless GUEST_REFRESH_KERNEL=1, which fetches the version the
 # archive offers now. GUEST_KERNEL_PKG=linux-image-X-amd64 pins a package.
@@ -32,7 +47,8 @@
 #
 # Needs (Debian 12): apt, dpkg, busybox-static, cpio, gzip, kmod (depmod,
 # modprobe on the host side); xz-utils/zstd only if the kernel's modules
-# are compressed (Debian 12's are not). scripts/install-deps.sh installs them.
+# are compressed (Debian 12's are not); fio for OUTDIR/fio (ldd, from libc-bin,
+# lists its libraries). scripts/install-deps.sh installs them.
 set -euo pipefail
 
 die() { echo "build-guest: $*" >&2; exit 1; }
@@ -45,6 +61,7 @@ export LC_ALL=C
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TESTS_DIR="$HERE/tests"
 BUSYBOX=${BUSYBOX:-/bin/busybox}
+FIO=${FIO:-/usr/bin/fio}
 # Modules the guest needs; modprobe --show-depends adds their dependencies
 # (virtio_ring, virtio, virtio_pci_modern_dev, virtio_pci_legacy_dev,
 # failover, net_failover with Debian 12's kernel).
@@ -63,6 +80,31 @@ applets=$("$BUSYBOX" --list) # (no grep -q in a pipe: SIGPIPE + pipefail)
 for a in sh mount insmod poweroff dd md5sum setsid cttyhack; do
 	grep -qx "$a" <<<"$applets" || die "$BUSYBOX has no $a applet"
 done
+
+# fio_files: the files of the fio image, one absolute path a line: fio,
+# then what `ldd` resolves for it (libraries, the dynamic loader), each at
+# the path the loader will look for it in the guest. Fails if ldd cannot
+# resolve a library.
+fio_files() {
+	local out
+	out=$(ldd "$FIO" 2>&1) || { echo "ldd $FIO: $out" >&2; return 1; }
+	if grep -q 'not found' <<<"$out"; then
+		echo "ldd $FIO: $(grep 'not found' <<<"$out" | head -n1)" >&2
+		return 1
+	fi
+	echo "$FIO"
+	# "libX.so.N => /path (0x...)", "/lib64/ld-linux-x86-64.so.2 (0x...)";
+	# the vDSO ("linux-vdso.so.1 (0x...)") is no file.
+	awk '$2 == "=>" && $3 ~ /^\// { print $3; next } $1 ~ /^\// { print $1 }' <<<"$out"
+}
+have_fio=0
+fio_list=()
+if [ -x "$FIO" ]; then
+	command -v ldd >/dev/null || die "no ldd (libc-bin) to list fio's libraries"
+	mapfile -t fio_list < <(fio_files)
+	[ ${#fio_list[@]} -gt 1 ] || die "cannot list the libraries of $FIO (see above)"
+	have_fio=1
+fi
 
 # ---------------------------------------------------------------- kernel
 # Which kernel package: pinned, already unpacked, or the archive's current.
@@ -134,14 +176,24 @@ stamp_of_inputs() {
 			[ -f "$t" ] || continue
 			echo "test ${t##*/} $(sha256sum <"$t")"
 		done
+		if [ "$have_fio" = 1 ]; then
+			for f in "${fio_list[@]}"; do
+				echo "fio $f $(sha256sum <"$f")"
+			done
+		else
+			echo "fio none"
+		fi
 	} | sha256sum | cut -d' ' -f1
 }
 stamp=$(stamp_of_inputs)
 if [ -s "$OUTDIR/.stamp" ] && [ "$(cat "$OUTDIR/.stamp")" = "$stamp" ] &&
-	[ -s "$OUTDIR/vmlinuz" ] && [ -s "$OUTDIR/initramfs.cpio.gz" ]; then
+	[ -s "$OUTDIR/vmlinuz" ] && [ -s "$OUTDIR/initramfs.cpio.gz" ] &&
+	{ [ "$have_fio" = 0 ] ||
+		{ [ -s "$OUTDIR/fio/vmlinuz" ] && [ -s "$OUTDIR/fio/initramfs.cpio.gz" ]; }; }; then
 	log "$OUTDIR is up to date ($kver)"
 	exit 0
 fi
+rm -f "$OUTDIR/.stamp" # until everything below is built
 
 log "building the guest for kernel $kver in $OUTDIR"
 cp "$vmlinuz" "$OUTDIR/vmlinuz.new"
@@ -382,5 +434,34 @@ chmod 755 "$root/init"
 	gzip -9n >"$OUTDIR/initramfs.cpio.gz.new"
 mv "$OUTDIR/initramfs.cpio.gz.new" "$OUTDIR/initramfs.cpio.gz"
 rm -rf "$root"
+
+# ---------------------------------------------------------------- fio image
+# OUTDIR/fio: the image above, then a second archive with fio and its
+# libraries (Linux unpacks concatenated archives in order; the first must
+# end 4-byte aligned: pad it to 512 bytes, zeros between archives are
+# skipped). Library symlinks are copied as files under the name ldd gave.
+rm -rf "$OUTDIR/fio" "$OUTDIR/.fio-root"
+if [ "$have_fio" = 1 ]; then
+	froot="$OUTDIR/.fio-root"
+	for f in "${fio_list[@]}"; do
+		mkdir -p "$froot${f%/*}"
+		cp -L "$f" "$froot$f"
+	done
+	rm -rf "$OUTDIR/fio.new"
+	mkdir -p "$OUTDIR/fio.new"
+	cp "$OUTDIR/vmlinuz" "$OUTDIR/fio.new/vmlinuz"
+	cp "$OUTDIR/initramfs.cpio.gz" "$OUTDIR/fio.new/initramfs.cpio.gz"
+	size=$(stat -c %s "$OUTDIR/fio.new/initramfs.cpio.gz")
+	pad=$(((512 - size % 512) % 512))
+	[ "$pad" -eq 0 ] || head -c "$pad" /dev/zero >>"$OUTDIR/fio.new/initramfs.cpio.gz"
+	(cd "$froot" && find . -mindepth 1 | sort | cpio -o -H newc -R 0:0 --quiet) |
+		gzip -6n >>"$OUTDIR/fio.new/initramfs.cpio.gz"
+	rm -rf "$froot"
+	mv "$OUTDIR/fio.new" "$OUTDIR/fio"
+	log "fio image: $OUTDIR/fio ($("$FIO" --version), $((${#fio_list[@]} - 1)) libraries;" \
+		"$(du -h "$OUTDIR/fio/initramfs.cpio.gz" | cut -f1))"
+else
+	log "no fio at $FIO: no $OUTDIR/fio image (install fio: scripts/install-deps.sh)"
+fi
 echo "$stamp" >"$OUTDIR/.stamp"
 log "done: $OUTDIR/vmlinuz $OUTDIR/initramfs.cpio.gz ($(du -h "$OUTDIR/initramfs.cpio.gz" | cut -f1))"
