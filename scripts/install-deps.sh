@@ -8,7 +8,8 @@ pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
       liburing-dev libnuma-dev libcmocka-dev
       dpdk dpdk-dev libdpdk-dev
       qemu-system-x86 qemu-utils busybox-static cpio fio kmod gnuplot-nox
-      linux-libc-dev procps iproute2 python3)
+      linux-libc-dev procps iproute2 python3
+      ceph-mon ceph-osd ceph-common librbd-dev librados-dev qemu-block-extra)
 
 missing=()
 for p in "${pkgs[@]}"; do

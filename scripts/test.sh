@@ -49,7 +49,7 @@ setup() { # build dir, meson options...
 }
 
 setup build -Dwerror=true
-suites=(unit integration bench)
+suites=(unit integration ceph bench)
 [ "${SKIP_INTEROP:-0}" = 1 ] || suites+=(interop)
 run_suites build "${suites[@]}"
 
