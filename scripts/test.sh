@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Installs what is missing, builds, and runs every test:
-#   1. the warnings-as-errors build: unit, integration, bench smoke runs
-#      and interop suites;
-#   2. the AddressSanitizer/UBSan build: unit and integration suites;
+#   1. the warnings-as-errors build: unit, integration, ceph (the rbd
+#      engine on a throw-away one-node cluster), bench smoke runs and
+#      interop suites;
+#   2. the AddressSanitizer/UBSan build: unit, integration and ceph suites;
 #   3. the libFuzzer harnesses, each for a short fixed time (clang).
 # Prints one closing line "tests: N passed, N failed, N skipped".
 # Environment: SKIP_INTEROP=1 skips the QEMU suite, SKIP_FUZZ=1 the fuzzers.
@@ -55,7 +56,7 @@ run_suites build "${suites[@]}"
 
 setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	run_suites build-asan unit integration
+	run_suites build-asan unit integration ceph
 
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
 	CC=clang setup build-fuzz -Dfuzz=true -Dtests=disabled
