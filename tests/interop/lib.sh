@@ -56,9 +56,8 @@ vu_stop() {
 VU_DAEMON_CPU=0
 VU_PEER_CPU=$(( $(nproc) > 1 ? 1 : 0 ))
 
-# ---- Helpers of the QEMU interop suites (the same as test-blk-qemu.sh's
-# wait_log, now, elapsed, inflight_count and kill_in_flight, which that
-# script still defines for itself), for test-blk-rbd-qemu.sh and others.
+# ---- Helpers of the QEMU interop suites (test-blk-qemu.sh,
+# test-blk-rbd-qemu.sh).
 
 # vu_now: seconds since the epoch with milliseconds.
 vu_now() { date +%s.%N | cut -c1-14; }
@@ -79,45 +78,16 @@ vu_wait_log() {
 	return 1
 }
 
-# vu_inflight_count PID split|packed [NQ]: requests (of NQ queues, default
-# 1) that vhost-blk has taken from the ring and not completed to it, as its
-# inflight area says (the memfd it gave QEMU with GET_INFLIGHT_FD; layout:
-# QEMU's docs/interop/vhost-user.rst, "Inflight I/O tracking"): entries
-# whose "inflight" byte is 1. Meaningful while the process is stopped.
-vu_inflight_count() {
-	local fd
-	for fd in /proc/"$1"/fd/*; do
-		case "$(readlink "$fd" 2>/dev/null)" in
-		/memfd:vu-inflight*) ;;
-		*) continue ;;
-		esac
-		python3 - "$fd" "$2" "${3:-1}" <<'PY' 2>/dev/null && return 0
-import struct, sys
-data = open(sys.argv[1], "rb").read()
-nq = int(sys.argv[3])
-region = len(data) // nq
-first, size = (16, 16) if sys.argv[2] == "split" else (32, 32)
-n = 0
-for q in range(nq):
-    base = q * region
-    desc_num = struct.unpack_from("<H", data, base + 10)[0]
-    n += sum(1 for i in range(desc_num)
-             if first + i * size < region and data[base + first + i * size] == 1)
-print(n)
-PY
-	done
-	echo 0
-}
-
 # vu_kill_in_flight PID split|packed [NQ]: SIGKILL the daemon (one we
 # started) at a moment when it holds guest requests in flight (taken from
 # the ring, not yet completed to it), so that the restarted daemon must
 # resubmit them: stop it (SIGSTOP, until every thread is stopped), count
-# what its inflight area (see vu_inflight_count) shows, and if nothing is
+# the entries of its inflight area whose "inflight" byte is 1 (the memfd
+# it gave QEMU with GET_INFLIGHT_FD; layout: QEMU's
+# docs/interop/vhost-user.rst, "Inflight I/O tracking"), and if nothing is
 # in flight let it run 2-30 ms and try again, for at most 5 s; then kill
-# it. The same as test-blk-qemu.sh's kill_in_flight, with one python
-# process sampling (hundreds of tries in 5 s, not a dozen): requests that
-# spend a few milliseconds in the backend are caught too. Sets
+# it. One python process samples (hundreds of tries in 5 s): requests
+# that spend a few milliseconds in the backend are caught too. Sets
 # VU_KILLED_WITH (the count) and VU_KILL_TRIES.
 vu_kill_in_flight() {
 	local pid=$1 out

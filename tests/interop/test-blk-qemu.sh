@@ -99,10 +99,6 @@ reason=""
 diag() { sed 's/^/# /'; }
 note() { echo "# $*"; }
 
-# now: seconds since the epoch with milliseconds.
-now() { date +%s.%N | cut -c1-14; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-
 # start_daemon LOG ARGS...: vhost-blk in the background; sets DPID.
 start_daemon() {
 	local log=$1
@@ -112,23 +108,9 @@ start_daemon() {
 	case_pids+=("$DPID")
 }
 
-# wait_log FILE PATTERN SECS [PID]: until FILE has a line matching PATTERN
-# (grep -E); fails early if PID (when given) exits.
-wait_log() {
-	for _ in $(seq $(($3 * 20))); do
-		grep -aEq "$2" "$1" 2>/dev/null && return 0
-		if [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null; then
-			grep -aEq "$2" "$1" 2>/dev/null && return 0
-			return 1
-		fi
-		sleep 0.05
-	done
-	return 1
-}
-
 # wait_listening LOG PID: the daemon logged its disks (it listens now).
 wait_listening() {
-	wait_log "$1" ' on .*\.sock' 10 "$2" || {
+	vu_wait_log "$1" ' on .*\.sock' 10 "$2" || {
 		fail "vhost-blk did not start"
 		diag <"$1"
 		return 1
@@ -168,57 +150,6 @@ stop_daemon() {
 		fail "vhost-blk exited with status $rc after SIGTERM (expected a clean exit, 0)"
 		tail -n 5 "$log" | diag
 	fi
-}
-
-# inflight_count PID split|packed [NQ]: requests (of NQ queues, default 1)
-# that the daemon has taken from the ring and not completed to it, as its
-# inflight area says (the memfd it gave QEMU with GET_INFLIGHT_FD; layout:
-# QEMU's docs/interop/vhost-user.rst, "Inflight I/O tracking"): entries
-# whose "inflight" byte is 1. Meaningful while the process is stopped.
-inflight_count() {
-	local fd
-	for fd in /proc/"$1"/fd/*; do
-		case "$(readlink "$fd" 2>/dev/null)" in
-		/memfd:vu-inflight*) ;;
-		*) continue ;;
-		esac
-		python3 - "$fd" "$2" "${3:-1}" <<'PY' 2>/dev/null && return 0
-import struct, sys
-data = open(sys.argv[1], "rb").read()
-nq = int(sys.argv[3])
-region = len(data) // nq
-first, size = (16, 16) if sys.argv[2] == "split" else (32, 32)
-n = 0
-for q in range(nq):
-    base = q * region
-    desc_num = struct.unpack_from("<H", data, base + 10)[0]
-    n += sum(1 for i in range(desc_num)
-             if first + i * size < region and data[base + first + i * size] == 1)
-print(n)
-PY
-	done
-	echo 0
-}
-
-# kill_in_flight PID split|packed [NQ]: SIGKILL the daemon at a moment when
-# it holds guest requests in flight (taken from the ring, not yet completed
-# to it), so that the restarted daemon must resubmit them: stop it, look at
-# its inflight area, and if nothing is in flight let it run a moment and
-# try again (for at most 5 s, then kill it anyway). Sets KILLED_WITH (the
-# count) and KILL_TRIES.
-kill_in_flight() {
-	local pid=$1 n=0 t0=$SECONDS
-	KILL_TRIES=0
-	while [ $((SECONDS - t0)) -lt 5 ]; do
-		KILL_TRIES=$((KILL_TRIES + 1))
-		kill -STOP "$pid" 2>/dev/null || break
-		n=$(inflight_count "$pid" "$2" "${3:-1}")
-		[ "$n" -gt 0 ] && break
-		kill -CONT "$pid" 2>/dev/null
-		sleep "0.0$((RANDOM % 2))$((RANDOM % 10))"
-	done
-	KILLED_WITH=$n
-	vu_stop "$pid" KILL
 }
 
 # guest TEST LOG KARGS... -- QEMU-ARGS...: boot the guest, run TEST; its
@@ -417,7 +348,7 @@ restart_case() {
 		vuarg.kib=256 vuarg.readers=2 vuarg.fsync=1 -- "${qargs[@]}" \
 		-chardev "$chardev" -device "vhost-user-blk-pci,chardev=c0$devopts"
 	qpid=$GPID
-	if ! wait_log "$d/console.log" 'VUTEST-MARK: io-started' 60 "$qpid"; then
+	if ! vu_wait_log "$d/console.log" 'VUTEST-MARK: io-started' 60 "$qpid"; then
 		fail "the guest never started its I/O loop"
 		wait "$qpid" 2>/dev/null
 		tail -n 30 "$d/console.log" | tr -d '\r' | diag
@@ -428,39 +359,39 @@ restart_case() {
 		# Let a little I/O run, then kill the backend in mid-flight.
 		sleep 0.5
 		grep -aq 'started (packed ring' "$d/$log" && layout=packed
-		kill_in_flight "$DPID" "$layout" "$nq"
-		t_kill=$(now)
+		vu_kill_in_flight "$DPID" "$layout" "$nq"
+		t_kill=$(vu_now)
 		n0=$(grep -ac 'VUTEST-PROGRESS' "$d/console.log")
-		note "restart $r: SIGKILLed vhost-blk (pid $DPID) after $n0 guest chunks, with $KILLED_WITH requests in flight (try $KILL_TRIES)"
+		note "restart $r: SIGKILLed vhost-blk (pid $DPID) after $n0 guest chunks, with $VU_KILLED_WITH requests in flight (try $VU_KILL_TRIES)"
 		daemon_warnings "$d/$log"
 		sleep 1
 		log=daemon$((r + 1)).log
-		t_restart=$(now)
+		t_restart=$(vu_now)
 		start_daemon "$d/$log" "${dargs[@]}"
-		note "restart $r: started vhost-blk again (pid $DPID) $(elapsed "$t_kill" "$t_restart") s after the kill"
+		note "restart $r: started vhost-blk again (pid $DPID) $(vu_elapsed "$t_kill" "$t_restart") s after the kill"
 		# Progress: a chunk written, or the loop's end (its readers stopped).
 		n0=$(grep -acE 'VUTEST-PROGRESS|vutest: wrote' "$d/console.log")
 		t_conn=""
 		t_prog=""
 		for _ in $(seq 600); do # 30 s
 			if [ -z "$t_conn" ] && grep -aq 'front-end connected' "$d/$log"; then
-				t_conn=$(now)
+				t_conn=$(vu_now)
 			fi
 			n=$(grep -acE 'VUTEST-PROGRESS|vutest: wrote' "$d/console.log")
 			if [ "$n" -gt "$n0" ]; then
-				t_prog=$(now)
+				t_prog=$(vu_now)
 				break
 			fi
 			kill -0 "$qpid" 2>/dev/null || break
 			sleep 0.05
 		done
 		if [ -n "$t_conn" ]; then
-			note "restart $r: restart -> QEMU reconnected: $(elapsed "$t_restart" "$t_conn") s"
+			note "restart $r: restart -> QEMU reconnected: $(vu_elapsed "$t_restart" "$t_conn") s"
 		else
 			fail "QEMU did not reconnect to the restarted vhost-blk (restart $r)"
 		fi
 		if [ -n "$t_prog" ]; then
-			note "restart $r: restart -> next guest progress: $(elapsed "$t_restart" "$t_prog") s"
+			note "restart $r: restart -> next guest progress: $(vu_elapsed "$t_restart" "$t_prog") s"
 		else
 			fail "the guest made no progress after restart $r"
 		fi
@@ -484,7 +415,7 @@ case_resize() {
 	guest_bg blk-resize "$d/console.log" vuarg.sectors=$((48 * 2048)) -- \
 		-chardev "socket,id=c0,path=$d/blk.sock" -device vhost-user-blk-pci,chardev=c0
 	qpid=$GPID
-	if wait_log "$d/console.log" 'VUTEST-MARK: size-read' 60 "$qpid"; then
+	if vu_wait_log "$d/console.log" 'VUTEST-MARK: size-read' 60 "$qpid"; then
 		truncate -s 48M "$d/disk.img"
 		kill -HUP "$DPID"
 	fi
@@ -504,7 +435,7 @@ case_multidisk() {
 	start_daemon "$d/daemon.log" \
 		--disk "socket-path=$d/a.sock,blk-file=$d/a.img,serial=disk-a" \
 		--disk "socket-path=$d/b.sock,blk-file=$d/b.img,serial=disk-b"
-	wait_log "$d/daemon.log" 'on .*/b\.sock' 10 "$DPID" || {
+	vu_wait_log "$d/daemon.log" 'on .*/b\.sock' 10 "$DPID" || {
 		fail "vhost-blk did not start with two disks"
 		diag <"$d/daemon.log"
 		return
@@ -591,7 +522,7 @@ case_migrate() {
 	guest_bg blk-io-loop "$d/console-dst.log" "${io[@]}" -- -incoming "unix:$d/migrate.sock" \
 		-chardev "socket,id=c0,path=$d/b.sock" -device vhost-user-blk-pci,chardev=c0
 	qdst=$GPID
-	if ! wait_log "$d/console.log" 'VUTEST-MARK: io-started' 60 "$qsrc"; then
+	if ! vu_wait_log "$d/console.log" 'VUTEST-MARK: io-started' 60 "$qsrc"; then
 		fail "the guest never started its I/O loop"
 		tail -n 30 "$d/console.log" | tr -d '\r' | diag
 		return
