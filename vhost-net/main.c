@@ -103,7 +103,8 @@ static void usage(FILE *f)
 "\n"
 "Counters of every port are printed on SIGUSR1 and at exit: rx is what entered\n"
 "the switch from the port, tx what the switch delivered to it, then drops by\n"
-"reason.\n",
+"reason; on SIGUSR1 a port with several queue pairs adds a line of its rx and\n"
+"tx packets per pair.\n",
 		NET_MAX_PAIRS, VU_POLL_DEFAULT_IDLE_US, NOHUGE_MEM_MB);
 }
 
@@ -527,6 +528,27 @@ static int worker_main(void *arg)
 	return 0;
 }
 
+/* A guest port with several queue pairs: its rx and tx packets per pair,
+ * comma-separated in pair order (rx of pair k: the guest's TX queue 2k + 1;
+ * tx: its RX queue 2k). */
+static void print_pair_stats(const struct net_port *p)
+{
+	const struct net_vport *vp = p->vport;
+	char rx[NET_MAX_PAIRS * 21], tx[NET_MAX_PAIRS * 21];
+	size_t nr = 0, nt = 0;
+
+	for (uint16_t k = 0; k < vp->npairs; k++) {
+		nr += (size_t)snprintf(rx + nr, sizeof(rx) - nr, "%s%llu", k ? "," : "",
+				       (unsigned long long)__atomic_load_n(&vp->txq[k].packets,
+									   __ATOMIC_RELAXED));
+		nt += (size_t)snprintf(tx + nt, sizeof(tx) - nt, "%s%llu", k ? "," : "",
+				       (unsigned long long)__atomic_load_n(&vp->rxq[k].packets,
+									   __ATOMIC_RELAXED));
+	}
+	fprintf(stderr, "vhost-net: queues port=%u name=%s rx_packets=%s tx_packets=%s\n", p->id,
+		p->name, rx, tx);
+}
+
 static void print_stats(void)
 {
 	for (unsigned int i = 0; i < net_ctx.nports; i++) {
@@ -548,6 +570,9 @@ static void print_stats(void)
 			(unsigned long long)s.rx_bytes, (unsigned long long)s.tx_packets,
 			(unsigned long long)s.tx_bytes, (unsigned long long)s.flooded,
 			(unsigned long long)total, drops);
+		/* (Not at exit: the ports are gone by then.) */
+		if (p->vport && p->vport->npairs > 1)
+			print_pair_stats(p);
 	}
 	fflush(stderr);
 }

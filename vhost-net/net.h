@@ -137,6 +137,9 @@ struct net_rxq {
 	uint8_t hdr_len;
 	bool mrg_rxbuf;
 	uint64_t egress_capa;          /* NET_CAN_* of this guest */
+	/* Packets delivered on this queue (owner worker writes, relaxed;
+	 * kept across restarts, like the port's counters). */
+	uint64_t packets;
 };
 
 /* Guest TX queue (virtqueue 2k + 1): packets from the guest. */
@@ -148,6 +151,9 @@ struct net_txq {
 	uint64_t *gpa;
 	uint8_t hdr_len;
 	uint64_t features;
+	/* Packets taken from this queue into the switch (its worker writes,
+	 * relaxed; kept across restarts). */
+	uint64_t packets;
 };
 
 /* A guest's virtio-net device on a vhost-user socket. */

@@ -194,6 +194,7 @@ unsigned int net_guest_tx(struct net_worker *w, struct net_txq *q, struct vu_vq 
 		if (n) {
 			net_stat_add(&st->rx_packets, n);
 			net_stat_add(&st->rx_bytes, bytes);
+			net_stat_add(&q->packets, n);
 			net_forward(w, port, q->pair, pkts, n);
 		}
 		if (ret <= 0)
@@ -510,6 +511,7 @@ static int rx_deliver(struct net_worker *w, struct net_rxq *q, struct vu_vq *vq,
 
 	net_stat_add(&st->tx_packets, 1);
 	net_stat_add(&st->tx_bytes, m->pkt_len);
+	net_stat_add(&q->packets, 1);
 	rte_pktmbuf_free(m);
 	return 1;
 }
