@@ -200,7 +200,7 @@ static int h_add_mem_reg(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *
 			return -ENOMEM;
 	}
 	vu_dev_pause(dev);
-	ret = vu_mem_add(dev->mem, &msg->payload.mem_reg.region, vu_msg_take_fd(msg, 0));
+	ret = vu_mem_add_ref(dev->mem, &msg->payload.mem_reg.region, vu_msg_take_fd(msg, 0));
 	if (ret == 0)
 		remap_queues(dev);
 	vu_dev_resume(dev);

@@ -8,6 +8,7 @@
  * that no sum can wrap (SECURITY.md A.8, B.11).
  */
 #include <errno.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +139,7 @@ int vu_mem_add(struct vu_mem *mem, const struct vu_mem_region_desc *desc, int fd
 	r.map_base = base;
 	r.map_len = (size_t)map_len;
 	r.host = (uint8_t *)base + (desc->mmap_offset - map_off);
+	r.refs = 1;
 
 	for (pos = 0; pos < mem->nregions && mem->regions[pos].gpa < r.gpa; pos++)
 		;
@@ -153,6 +155,22 @@ err_close:
 	return ret;
 }
 
+int vu_mem_add_ref(struct vu_mem *mem, const struct vu_mem_region_desc *desc, int fd)
+{
+	for (unsigned int i = 0; i < mem->nregions; i++) {
+		struct vu_mem_region *r = &mem->regions[i];
+
+		if (r->gpa == desc->guest_addr && r->size == desc->size && r->uva == desc->user_addr &&
+		    r->mmap_offset == desc->mmap_offset && r->refs < UINT_MAX) {
+			r->refs++;
+			if (fd >= 0)
+				close(fd);
+			return 0;
+		}
+	}
+	return vu_mem_add(mem, desc, fd);
+}
+
 int vu_mem_remove(struct vu_mem *mem, const struct vu_mem_region_desc *desc)
 {
 	for (unsigned int i = 0; i < mem->nregions; i++) {
@@ -160,6 +178,10 @@ int vu_mem_remove(struct vu_mem *mem, const struct vu_mem_region_desc *desc)
 
 		if (r->gpa != desc->guest_addr || r->size != desc->size || r->uva != desc->user_addr)
 			continue;
+		if (r->refs > 1) {
+			r->refs--;
+			return 0;
+		}
 		region_release(r);
 		memmove(r, r + 1, (mem->nregions - i - 1) * sizeof(*r));
 		mem->nregions--;

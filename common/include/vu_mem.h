@@ -33,6 +33,7 @@ struct vu_mem_region {
 	size_t map_len;
 	int fd;              /* kept open for io_uring buffer registration */
 	bool hugepage;       /* backed by hugetlbfs: resident, cheap to register */
+	unsigned int refs;   /* ADD_MEM_REG of exactly this region, not yet removed */
 };
 
 /* A memory table: regions sorted by gpa, non-overlapping. */
@@ -55,8 +56,17 @@ void vu_mem_destroy(struct vu_mem *mem);
 int vu_mem_add(struct vu_mem *mem, const struct vu_mem_region_desc *desc, int fd);
 
 /*
- * Remove the region that matches desc (gpa, size and uva).  Returns 0,
- * or -ENOENT if none matches.  The caller must have quiesced readers.
+ * ADD_MEM_REG: as vu_mem_add(), except that a region equal to an existing
+ * one (gpa, size, uva and offset) takes one more reference to it and
+ * closes fd.  QEMU before 8.0 sends the regions once per queue pair of a
+ * multiqueue device on the same connection, and removes them as often.
+ */
+int vu_mem_add_ref(struct vu_mem *mem, const struct vu_mem_region_desc *desc, int fd);
+
+/*
+ * Drop a reference to the region that matches desc (gpa, size and uva),
+ * removing it with the last one.  Returns 0, or -ENOENT if none matches.
+ * The caller must have quiesced readers.
  */
 int vu_mem_remove(struct vu_mem *mem, const struct vu_mem_region_desc *desc);
 

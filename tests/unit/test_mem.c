@@ -252,6 +252,47 @@ static void test_remove(void **state)
 	assert_int_equal(vu_mem_remove(mem, &r1), -ENOENT);
 }
 
+/*
+ * ADD_MEM_REG of a region equal to an existing one (QEMU before 8.0 sends
+ * the table once per queue pair): one more reference, no new mapping;
+ * each REM_MEM_REG drops one, the last removes the region.
+ */
+static void test_add_ref(void **state)
+{
+	struct fake_guest *g = *state;
+	struct vu_mem *mem = g->dev->mem;
+	const struct vu_mem_region *r = vu_mem_find_gpa(mem, FG_R1_GPA);
+	struct vu_mem_region_desc d, moved;
+	uint8_t *host;
+	int fds = fg_count_fds();
+
+	assert_non_null(r);
+	d = (struct vu_mem_region_desc){ .guest_addr = r->gpa, .size = r->size,
+					 .user_addr = r->uva, .mmap_offset = r->mmap_offset };
+	host = r->host;
+	assert_int_equal(vu_mem_add_ref(mem, &d, memfd_of(r->mmap_offset + r->size)), 0);
+	assert_int_equal(vu_mem_add_ref(mem, &d, memfd_of(r->mmap_offset + r->size)), 0);
+	assert_int_equal(mem->nregions, 3);
+	assert_int_equal(fg_count_fds(), fds);
+	assert_ptr_equal(vu_mem_gpa_to_host(mem, FG_R1_GPA, 1), host);
+	/* Not equal (another offset): an overlap, refused as ever (A.8). */
+	moved = d;
+	moved.mmap_offset += 0x1000;
+	assert_int_equal(vu_mem_add_ref(mem, &moved, memfd_of(r->mmap_offset + r->size + 0x1000)),
+			 -EINVAL);
+	assert_int_equal(fg_count_fds(), fds);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(vu_mem_remove(mem, &d), 0);
+		assert_int_equal(mem->nregions, 3);
+		assert_ptr_equal(vu_mem_gpa_to_host(mem, FG_R1_GPA, 1), host);
+	}
+	assert_int_equal(vu_mem_remove(mem, &d), 0);
+	assert_int_equal(mem->nregions, 2);
+	assert_int_equal(fg_count_fds(), fds - 1);
+	assert_null(vu_mem_gpa_to_host(mem, FG_R1_GPA, 1));
+	assert_int_equal(vu_mem_remove(mem, &d), -ENOENT);
+}
+
 /* ---- translation ---- */
 
 enum xlat { GPA, UVA };
@@ -445,6 +486,7 @@ int main(void)
 		cmocka_unit_test(test_add_table_full),
 		cmocka_unit_test(test_add_mmap_fails),
 		cmocka_unit_test_setup_teardown(test_remove, setup_guest, teardown_guest),
+		cmocka_unit_test_setup_teardown(test_add_ref, setup_guest, teardown_guest),
 		cmocka_unit_test_setup_teardown(test_translate, setup_guest, teardown_guest),
 		cmocka_unit_test_setup_teardown(test_map_iov, setup_guest, teardown_guest),
 	};
