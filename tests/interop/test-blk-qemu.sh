@@ -53,191 +53,19 @@
 #
 # Only processes this script started are stopped (by PID), and the work
 # directory (sockets, backing files, logs) is removed on any exit.
+#
+# The case harness (daemons, guests, results, the TAP output) is
+# blk-harness.sh, shared by test-blk-qemu.sh and test-blk-rbd-qemu.sh.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-if [ $# -ne 3 ]; then
-	echo "usage: $0 QEMU_BINARY IMAGEDIR BUILDDIR" >&2
-	exit 2
-fi
-QEMU=$1
-IMG=$2
-BUILD=$3
-DAEMON=$BUILD/vhost-blk/vhost-blk
-GTESTS=$HERE/guest/tests
-
-# shellcheck source=lib.sh
-. "$HERE/lib.sh"
-
-die() { echo "test-blk-qemu: $*" >&2; exit 2; }
-command -v "$QEMU" >/dev/null || die "no QEMU binary '$QEMU'"
-[ -x "$DAEMON" ] || die "no vhost-blk at $DAEMON (build it first)"
-if [ ! -f "$IMG/vmlinuz" ] || [ ! -f "$IMG/initramfs.cpio.gz" ]; then
-	die "no guest image in $IMG (run guest/build-guest.sh $IMG)"
-fi
-command -v taskset >/dev/null || die "no taskset (util-linux)"
-
-if [ "${VU_KEEP:-0}" = 1 ]; then
-	WORK=$(mktemp -d /tmp/vutest-keep.XXXXXX)
-	echo "# VU_KEEP=1: logs stay in $WORK"
-else
-	WORK=$VU_TMP # removed by lib.sh's cleanup
-fi
-
-qver=$("$QEMU" --version 2>/dev/null | head -n1)
-echo "# $qver ($QEMU)"
-echo "# vhost-blk: $DAEMON; guest: $IMG; daemon on CPU $VU_DAEMON_CPU, QEMU on CPU $VU_PEER_CPU"
-
-ncases=0
-nfailed=0
-case_dir=""
-case_pids=()
-# Per case: TAP result (set by the case), diagnostics (printed before it).
-result=""
-reason=""
-
-diag() { sed 's/^/# /'; }
-note() { echo "# $*"; }
-
-# start_daemon LOG ARGS...: vhost-blk in the background; sets DPID.
-start_daemon() {
-	local log=$1
-	shift
-	vu_start "$log" "$DAEMON" --cpus "$VU_DAEMON_CPU" "$@"
-	DPID=$VU_LAST_PID
-	case_pids+=("$DPID")
-}
-
-# wait_listening LOG PID: the daemon logged its disks (it listens now).
-wait_listening() {
-	vu_wait_log "$1" ' on .*\.sock' 10 "$2" || {
-		fail "vhost-blk did not start"
-		diag <"$1"
-		return 1
-	}
-}
-
-fail() {
-	[ -n "$reason" ] || reason=$*
-	result=fail
-}
-
-# stop_daemon PID LOG: it must still run and exit 0 on SIGTERM.
-stop_daemon() {
-	local pid=$1 log=$2 rc=0
-	if ! kill -0 "$pid" 2>/dev/null; then
-		wait "$pid" 2>/dev/null
-		rc=$?
-		fail "vhost-blk (pid $pid) died during the case (status $rc)"
-		tail -n 20 "$log" | diag
-		vu_stop "$pid"
-		return
-	fi
-	kill -TERM "$pid"
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		fail "vhost-blk (pid $pid) still runs 5 s after SIGTERM"
-		vu_stop "$pid" KILL
-		return
-	fi
-	wait "$pid" 2>/dev/null
-	rc=$?
-	vu_stop "$pid"
-	if [ "$rc" -ne 0 ]; then
-		fail "vhost-blk exited with status $rc after SIGTERM (expected a clean exit, 0)"
-		tail -n 5 "$log" | diag
-	fi
-}
-
-# guest TEST LOG KARGS... -- QEMU-ARGS...: boot the guest, run TEST; its
-# status is qemu-run.sh's (0 PASS).
-guest() {
-	local t=$1 log=$2
-	shift 2
-	taskset -c "$VU_PEER_CPU" "$HERE/qemu-run.sh" -q "$QEMU" -t 120 -l "$log" \
-		-s "$GTESTS/$t.sh" "$IMG" "$t" "$@" 2>"${log%.log}.run"
-}
-
-# guest_bg TEST LOG KARGS... -- QEMU-ARGS...: the same in the background;
-# sets GPID, the PID of qemu-run.sh itself (it kills its QEMU when it gets
-# SIGTERM), recorded for the cleanup.
-guest_bg() {
-	local t=$1 log=$2
-	shift 2
-	: >"$log"
-	taskset -c "$VU_PEER_CPU" "$HERE/qemu-run.sh" -q "$QEMU" -t 120 -l "$log" \
-		-s "$GTESTS/$t.sh" "$IMG" "$t" "$@" 2>"${log%.log}.run" &
-	GPID=$!
-	VU_PIDS+=("$GPID")
-	case_pids+=("$GPID")
-}
-
-# The guest's own lines (vutest: ...) as diagnostics.
-guest_diag() { grep -a -e '^vutest:' -e 'VUTEST-RESULT' "$1" | tr -d '\r' | diag; }
-
-# Mandatory: the guest passed. Prints why not.
-check_guest() {
-	local rc=$1 log=$2
-	if [ "$rc" -ne 0 ]; then
-		local why
-		why=$(grep -a 'VUTEST-RESULT: FAIL' "$log" | head -n1 | tr -d '\r')
-		[ "$rc" -eq 124 ] && why="timeout${why:+ ($why)}"
-		fail "guest: ${why:-no result (qemu-run status $rc)}"
-		tail -n 30 "$log" | tr -d '\r' | diag
-		grep -v '^qemu-run: ----' "${log%.log}.run" 2>/dev/null | grep '^qemu-run:' | diag
-	fi
-}
+BLK_NAME=test-blk-qemu
+# shellcheck source=blk-harness.sh
+. "$HERE/blk-harness.sh"
+blk_begin ""
 
 new_disk() { # FILE MIB
 	truncate -s "${2}M" "$1"
-}
-
-begin_case() {
-	case_dir=$WORK/$1
-	mkdir -p "$case_dir"
-	case_pids=()
-	result=ok
-	reason=""
-}
-
-# terminate PID: SIGTERM (qemu-run.sh then stops its QEMU), SIGKILL if it
-# is still there 5 s later; reaped and forgotten by lib.sh.
-terminate() {
-	kill -TERM "$1" 2>/dev/null
-	kill -CONT "$1" 2>/dev/null
-	for _ in $(seq 50); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	vu_stop "$1" KILL
-}
-
-end_case() {
-	local name=$1 pid
-	# Anything the case left running is stopped (by PID) now.
-	for pid in "${case_pids[@]}"; do
-		if kill -0 "$pid" 2>/dev/null; then
-			terminate "$pid"
-		fi
-	done
-	ncases=$((ncases + 1))
-	case "$result" in
-	ok) echo "ok - $name" ;;
-	skip) echo "ok - $name # SKIP $reason" ;;
-	*)
-		echo "not ok - $name${reason:+ # $reason}"
-		nfailed=$((nfailed + 1))
-		;;
-	esac
-	[ "${VU_KEEP:-0}" = 1 ] || rm -f "$case_dir"/*.img
-}
-
-# Warnings the daemon logged, as diagnostics (they do not fail a case).
-daemon_warnings() {
-	grep -a -e '^warning:' -e '^error:' "$1" | head -n 10 | sed 's/^/daemon: /' | diag
 }
 
 # ---------------------------------------------------------------- cases
@@ -247,7 +75,7 @@ case_split() {
 	new_disk "$d/disk.img" 64
 	start_daemon "$d/daemon.log" --socket-path "$d/blk.sock" --blk-file "$d/disk.img"
 	wait_listening "$d/daemon.log" "$DPID" || return
-	guest blk-verify "$d/console.log" vuarg.mib=8 -- \
+	guest "$IMG" blk-verify "$d/console.log" vuarg.mib=8 -- \
 		-chardev "socket,id=c0,path=$d/blk.sock" -device vhost-user-blk-pci,chardev=c0
 	check_guest $? "$d/console.log"
 	guest_diag "$d/console.log"
@@ -261,22 +89,12 @@ case_packed() {
 	new_disk "$d/disk.img" 64
 	start_daemon "$d/daemon.log" --socket-path "$d/blk.sock" --blk-file "$d/disk.img"
 	wait_listening "$d/daemon.log" "$DPID" || return
-	guest blk-verify "$d/console.log" vuarg.mib=8 -- \
+	guest "$IMG" blk-verify "$d/console.log" vuarg.mib=8 -- \
 		-chardev "socket,id=c0,path=$d/blk.sock" -device vhost-user-blk-pci,chardev=c0,packed=on
 	rc=$?
 	check_guest "$rc" "$d/console.log"
 	guest_diag "$d/console.log"
-	grep -a 'queue 0: started' "$d/daemon.log" | sed 's/^/daemon: /' | diag
-	stop_daemon "$DPID" "$d/daemon.log"
-	daemon_warnings "$d/daemon.log"
-	if [ "$result" = ok ] && ! grep -aq 'started (packed ring' "$d/daemon.log"; then
-		if grep -aq 'started (split ring.*event idx' "$d/daemon.log"; then
-			result=skip
-			reason="QEMU ${qver#QEMU emulator version } does not negotiate packed rings for vhost-user-blk (the guest ran on a split ring)"
-		else
-			fail "the guest's queue did not start"
-		fi
-	fi
+	stop_packed "$d/daemon.log"
 }
 
 case_multiqueue() {
@@ -285,7 +103,7 @@ case_multiqueue() {
 	start_daemon "$d/daemon.log" --socket-path "$d/blk.sock" --blk-file "$d/disk.img" \
 		--num-queues 2 --serial mq-disk
 	wait_listening "$d/daemon.log" "$DPID" || return
-	guest blk-features "$d/console.log" vuarg.queues=2 vuarg.sectors=$sectors vuarg.serial=mq-disk -- \
+	guest "$IMG" blk-features "$d/console.log" vuarg.queues=2 vuarg.sectors=$sectors vuarg.serial=mq-disk -- \
 		-smp 2 -chardev "socket,id=c0,path=$d/blk.sock" \
 		-device vhost-user-blk-pci,chardev=c0,num-queues=2
 	check_guest $? "$d/console.log"
@@ -303,7 +121,7 @@ case_rebind() {
 	new_disk "$d/disk.img" 64
 	start_daemon "$d/daemon.log" --socket-path "$d/blk.sock" --blk-file "$d/disk.img"
 	wait_listening "$d/daemon.log" "$DPID" || return
-	guest blk-rebind "$d/console.log" vuarg.rounds=2 -- \
+	guest "$IMG" blk-rebind "$d/console.log" vuarg.rounds=2 -- \
 		-chardev "socket,id=c0,path=$d/blk.sock" -device vhost-user-blk-pci,chardev=c0
 	check_guest $? "$d/console.log"
 	guest_diag "$d/console.log"
@@ -319,7 +137,7 @@ case_ro_serial() {
 	start_daemon "$d/daemon.log" --socket-path "$d/blk.sock" --blk-file "$d/disk.img" \
 		--read-only --serial "VU-RO-0123456789abcd"
 	wait_listening "$d/daemon.log" "$DPID" || return
-	guest blk-features "$d/console.log" vuarg.ro=1 vuarg.serial=VU-RO-0123456789abcd \
+	guest "$IMG" blk-features "$d/console.log" vuarg.ro=1 vuarg.serial=VU-RO-0123456789abcd \
 		vuarg.sectors=$sectors vuarg.queues=1 -- \
 		-chardev "socket,id=c0,path=$d/blk.sock" -device vhost-user-blk-pci,chardev=c0
 	check_guest $? "$d/console.log"
@@ -336,7 +154,7 @@ case_restart_packed_mq() { restart_case 2 2 ",packed=on"; }
 # restart_case NQ RESTARTS [DEVICE-OPTIONS]
 restart_case() {
 	local nq=$1 restarts=$2 devopts=${3:-} layout=split
-	local d=$case_dir qpid rc t_kill t_restart t_conn t_prog n0 n r log=daemon.log
+	local d=$case_dir qpid rc t_kill t_restart t_conn t_prog n_kill r log=daemon.log
 	local chardev="socket,id=c0,path=$d/blk.sock,reconnect=1"
 	local dargs=(--socket-path "$d/blk.sock" --blk-file "$d/disk.img" --num-queues "$nq")
 	local qargs=()
@@ -344,47 +162,20 @@ restart_case() {
 	new_disk "$d/disk.img" 64
 	start_daemon "$d/$log" "${dargs[@]}"
 	wait_listening "$d/$log" "$DPID" || return
-	guest_bg blk-io-loop "$d/console.log" vuarg.secs=$((8 + 4 * restarts)) \
+	guest_bg "$IMG" blk-io-loop "$d/console.log" vuarg.secs=$((8 + 4 * restarts)) \
 		vuarg.kib=256 vuarg.readers=2 vuarg.fsync=1 -- "${qargs[@]}" \
 		-chardev "$chardev" -device "vhost-user-blk-pci,chardev=c0$devopts"
 	qpid=$GPID
-	if ! vu_wait_log "$d/console.log" 'VUTEST-MARK: io-started' 60 "$qpid"; then
-		fail "the guest never started its I/O loop"
-		wait "$qpid" 2>/dev/null
-		tail -n 30 "$d/console.log" | tr -d '\r' | diag
-		stop_daemon "$DPID" "$d/$log"
-		return
-	fi
+	wait_io_started "$d/console.log" "$qpid" "$d/$log" || return
 	for r in $(seq "$restarts"); do
 		# Let a little I/O run, then kill the backend in mid-flight.
-		sleep 0.5
-		grep -aq 'started (packed ring' "$d/$log" && layout=packed
-		vu_kill_in_flight "$DPID" "$layout" "$nq"
-		t_kill=$(vu_now)
-		n0=$(grep -ac 'VUTEST-PROGRESS' "$d/console.log")
-		note "restart $r: SIGKILLed vhost-blk (pid $DPID) after $n0 guest chunks, with $VU_KILLED_WITH requests in flight (try $VU_KILL_TRIES)"
-		daemon_warnings "$d/$log"
+		kill_in_flight "$d/$log" "$d/console.log" "$nq" "restart $r: "
 		sleep 1
 		log=daemon$((r + 1)).log
 		t_restart=$(vu_now)
 		start_daemon "$d/$log" "${dargs[@]}"
 		note "restart $r: started vhost-blk again (pid $DPID) $(vu_elapsed "$t_kill" "$t_restart") s after the kill"
-		# Progress: a chunk written, or the loop's end (its readers stopped).
-		n0=$(grep -acE 'VUTEST-PROGRESS|vutest: wrote' "$d/console.log")
-		t_conn=""
-		t_prog=""
-		for _ in $(seq 600); do # 30 s
-			if [ -z "$t_conn" ] && grep -aq 'front-end connected' "$d/$log"; then
-				t_conn=$(vu_now)
-			fi
-			n=$(grep -acE 'VUTEST-PROGRESS|vutest: wrote' "$d/console.log")
-			if [ "$n" -gt "$n0" ]; then
-				t_prog=$(vu_now)
-				break
-			fi
-			kill -0 "$qpid" 2>/dev/null || break
-			sleep 0.05
-		done
+		wait_resumed "$d/$log" "$d/console.log" "$qpid" 30
 		if [ -n "$t_conn" ]; then
 			note "restart $r: restart -> QEMU reconnected: $(vu_elapsed "$t_restart" "$t_conn") s"
 		else
@@ -412,7 +203,7 @@ case_resize() {
 	new_disk "$d/disk.img" 32
 	start_daemon "$d/daemon.log" --socket-path "$d/blk.sock" --blk-file "$d/disk.img"
 	wait_listening "$d/daemon.log" "$DPID" || return
-	guest_bg blk-resize "$d/console.log" vuarg.sectors=$((48 * 2048)) -- \
+	guest_bg "$IMG" blk-resize "$d/console.log" vuarg.sectors=$((48 * 2048)) -- \
 		-chardev "socket,id=c0,path=$d/blk.sock" -device vhost-user-blk-pci,chardev=c0
 	qpid=$GPID
 	if vu_wait_log "$d/console.log" 'VUTEST-MARK: size-read' 60 "$qpid"; then
@@ -440,7 +231,7 @@ case_multidisk() {
 		diag <"$d/daemon.log"
 		return
 	}
-	guest blk-multi "$d/console.log" vuarg.devs=vda,vdb vuarg.mib=4 -- \
+	guest "$IMG" blk-multi "$d/console.log" vuarg.devs=vda,vdb vuarg.mib=4 -- \
 		-chardev "socket,id=c0,path=$d/a.sock" -device vhost-user-blk-pci,chardev=c0 \
 		-chardev "socket,id=c1,path=$d/b.sock" -device vhost-user-blk-pci,chardev=c1
 	check_guest $? "$d/console.log"
@@ -516,10 +307,10 @@ case_migrate() {
 	pb=$DPID
 	wait_listening "$d/a.log" "$pa" || return
 	wait_listening "$d/b.log" "$pb" || return
-	guest_bg blk-io-loop "$d/console.log" "${io[@]}" -- -qmp "unix:$d/qmp.sock,server=on,wait=off" \
+	guest_bg "$IMG" blk-io-loop "$d/console.log" "${io[@]}" -- -qmp "unix:$d/qmp.sock,server=on,wait=off" \
 		-chardev "socket,id=c0,path=$d/a.sock" -device vhost-user-blk-pci,chardev=c0
 	qsrc=$GPID
-	guest_bg blk-io-loop "$d/console-dst.log" "${io[@]}" -- -incoming "unix:$d/migrate.sock" \
+	guest_bg "$IMG" blk-io-loop "$d/console-dst.log" "${io[@]}" -- -incoming "unix:$d/migrate.sock" \
 		-chardev "socket,id=c0,path=$d/b.sock" -device vhost-user-blk-pci,chardev=c0
 	qdst=$GPID
 	if ! vu_wait_log "$d/console.log" 'VUTEST-MARK: io-started' 60 "$qsrc"; then
@@ -549,20 +340,4 @@ case_migrate() {
 # ---------------------------------------------------------------- main
 
 default_cases="split packed multiqueue rebind ro-serial resize restart restart-packed-mq multidisk"
-all_cases="$default_cases migrate"
-cases=${VU_CASES:-$default_cases}
-start=$SECONDS
-for c in $cases; do
-	case " $all_cases " in
-	*" $c "*) ;;
-	*) die "unknown case '$c' (have: $all_cases)" ;;
-	esac
-	t0=$SECONDS
-	begin_case "$c"
-	"case_${c//-/_}"
-	note "$c: $((SECONDS - t0)) s"
-	end_case "$c"
-done
-echo "1..$ncases"
-echo "# $((ncases - nfailed)) of $ncases cases passed (or skipped), $nfailed failed, in $((SECONDS - start)) s"
-[ "$nfailed" -eq 0 ]
+run_cases "$default_cases" "$default_cases migrate"

@@ -63,39 +63,25 @@
 # Only processes this script started are stopped (by PID); the work
 # directory (sockets, exports, logs) and every image it created are
 # removed on any exit.
+#
+# The case harness (daemons, guests, results, the TAP output) is
+# blk-harness.sh, shared by test-blk-qemu.sh and test-blk-rbd-qemu.sh.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-if [ $# -ne 3 ]; then
-	echo "usage: $0 QEMU_BINARY IMAGEDIR BUILDDIR (under tests/ceph/ceph-cluster.sh run)" >&2
-	exit 2
-fi
-QEMU=$1
-IMG=$2
-BUILD=$3
-DAEMON=$BUILD/vhost-blk/vhost-blk
-GTESTS=$HERE/guest/tests
-
-# shellcheck source=lib.sh
-. "$HERE/lib.sh"
-
-die() { echo "test-blk-rbd-qemu: $*" >&2; exit 2; }
-command -v "$QEMU" >/dev/null || die "no QEMU binary '$QEMU'"
-[ -x "$DAEMON" ] || die "no vhost-blk at $DAEMON (build it first)"
-if [ ! -f "$IMG/vmlinuz" ] || [ ! -f "$IMG/initramfs.cpio.gz" ]; then
-	die "no guest image in $IMG (run guest/build-guest.sh $IMG)"
-fi
-command -v taskset >/dev/null || die "no taskset (util-linux)"
+BLK_NAME=test-blk-rbd-qemu
+BLK_USAGE_NOTE=" (under tests/ceph/ceph-cluster.sh run)"
+# Connecting to the cluster and opening the image come before the socket;
+# closing the image (releasing its lock) comes before the exit.
+BLK_LISTEN_SECS=30
+BLK_STOP_SECS=10
+# check_guest also fails a case whose guest kernel logged an I/O error.
+BLK_KERNEL_CHECK=1
+# shellcheck source=blk-harness.sh
+. "$HERE/blk-harness.sh"
 command -v rbd >/dev/null || die "no rbd (ceph-common)"
 { [ -n "${CEPH_CONF:-}" ] && [ -f "$CEPH_CONF" ]; } ||
 	die "no CEPH_CONF (run me under tests/ceph/ceph-cluster.sh run -- $0 ...)"
-
-if [ "${VU_KEEP:-0}" = 1 ]; then
-	WORK=$(mktemp -d /tmp/vutest-keep.XXXXXX)
-	echo "# VU_KEEP=1: logs stay in $WORK"
-else
-	WORK=$VU_TMP # removed by lib.sh's cleanup
-fi
 
 # RBD images this script created and has not removed yet.
 IMAGES=()
@@ -134,25 +120,10 @@ rbd_cleanup() {
 }
 trap rbd_cleanup EXIT
 
-qver=$("$QEMU" --version 2>/dev/null | head -n1)
-echo "# $qver ($QEMU)"
-echo "# vhost-blk: $DAEMON; guest: $IMG; Ceph: $CEPH_CONF; daemon on CPU $VU_DAEMON_CPU, QEMU on CPU $VU_PEER_CPU"
+blk_begin "Ceph: $CEPH_CONF; "
 
-ncases=0
-nfailed=0
-case_dir=""
-case_pids=()
+# This case's RBD image (none yet).
 case_image=""
-result=""
-reason=""
-
-diag() { sed 's/^/# /'; }
-note() { echo "# $*"; }
-
-fail() {
-	[ -n "$reason" ] || reason=$*
-	result=fail
-}
 
 # new_image SIZE: a fresh image rbd/vutest-CASE-PID; sets case_image.
 new_image() {
@@ -166,117 +137,10 @@ new_image() {
 	IMAGES+=("$case_image")
 }
 
-# start_daemon LOG ARGS...: vhost-blk in the background, with the
-# environment DENV (NAME=VALUE..., this case's); sets DPID.
-DENV=()
-start_daemon() {
-	local log=$1
-	shift
-	vu_start "$log" env "${DENV[@]}" "$DAEMON" --cpus "$VU_DAEMON_CPU" "$@"
-	DPID=$VU_LAST_PID
-	case_pids+=("$DPID")
-}
-
 # rbd_args [ID]: the daemon's store arguments for this case's image.
 rbd_args() {
 	RARGS=(--rbd "rbd/$case_image" --ceph-conf "$CEPH_CONF")
 	[ -z "${1:-}" ] || RARGS+=(--ceph-id "$1")
-}
-
-# wait_listening LOG PID: the daemon logged its disk (it listens now);
-# connecting to the cluster and opening the image come first.
-wait_listening() {
-	vu_wait_log "$1" ' on .*\.sock' 30 "$2" || {
-		fail "vhost-blk did not start"
-		diag <"$1"
-		return 1
-	}
-}
-
-# stop_daemon PID LOG: it must still run and exit 0 on SIGTERM.
-stop_daemon() {
-	local pid=$1 log=$2 rc=0
-	if ! kill -0 "$pid" 2>/dev/null; then
-		wait "$pid" 2>/dev/null
-		rc=$?
-		fail "vhost-blk (pid $pid) died during the case (status $rc)"
-		tail -n 20 "$log" | diag
-		forget "$pid"
-		return
-	fi
-	kill -TERM "$pid"
-	for _ in $(seq 200); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		fail "vhost-blk (pid $pid) still runs 10 s after SIGTERM"
-		vu_stop "$pid" KILL
-		return
-	fi
-	wait "$pid" 2>/dev/null
-	rc=$?
-	forget "$pid"
-	if [ "$rc" -ne 0 ]; then
-		fail "vhost-blk exited with status $rc after SIGTERM (expected a clean exit, 0)"
-		tail -n 5 "$log" | diag
-	fi
-}
-
-# forget PID: a process we started that has been reaped (wait) leaves
-# lib.sh's list, so that nothing signals its PID again.
-forget() {
-	local keep=() p
-	for p in "${VU_PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-	VU_PIDS=("${keep[@]}")
-}
-
-# guest IMAGEDIR TEST LOG KARGS... -- QEMU-ARGS...: boot the guest, run
-# TEST; its status is qemu-run.sh's (0 PASS). In the background, waited
-# for: a signal to this script interrupts the wait, and the cleanup then
-# stops qemu-run.sh (which stops its QEMU).
-guest() {
-	local img=$1 t=$2 log=$3 pid rc
-	shift 3
-	taskset -c "$VU_PEER_CPU" "$HERE/qemu-run.sh" -q "$QEMU" -t 120 -l "$log" \
-		-s "$GTESTS/$t.sh" "$img" "$t" "$@" 2>"${log%.log}.run" &
-	pid=$!
-	VU_PIDS+=("$pid")
-	wait "$pid"
-	rc=$?
-	forget "$pid"
-	return "$rc"
-}
-
-# guest_bg IMAGEDIR TEST LOG KARGS... -- QEMU-ARGS...: the same in the
-# background; sets GPID (qemu-run.sh's PID: it stops its QEMU on SIGTERM).
-guest_bg() {
-	local img=$1 t=$2 log=$3
-	shift 3
-	: >"$log"
-	taskset -c "$VU_PEER_CPU" "$HERE/qemu-run.sh" -q "$QEMU" -t 120 -l "$log" \
-		-s "$GTESTS/$t.sh" "$img" "$t" "$@" 2>"${log%.log}.run" &
-	GPID=$!
-	VU_PIDS+=("$GPID")
-	case_pids+=("$GPID")
-}
-
-# The guest's own lines (vutest: ...) as diagnostics.
-guest_diag() { grep -a -e '^vutest:' -e 'VUTEST-RESULT' "$1" | tr -d '\r' | diag; }
-
-# Mandatory: the guest passed, and its kernel logged no I/O error. Prints
-# why not.
-check_guest() {
-	local rc=$1 log=$2 why
-	if [ "$rc" -ne 0 ]; then
-		why=$(grep -a 'VUTEST-RESULT: FAIL' "$log" | head -n1 | tr -d '\r')
-		[ "$rc" -eq 124 ] && why="timeout${why:+ ($why)}"
-		fail "guest: ${why:-no result (qemu-run status $rc)}"
-		tail -n 30 "$log" | tr -d '\r' | diag
-		grep -v '^qemu-run: ----' "${log%.log}.run" 2>/dev/null | grep '^qemu-run:' | diag
-	fi
-	why=$(grep -a -e 'I/O error' -e 'blocked for more than' "$log" | head -n1 | tr -d '\r')
-	[ -z "$why" ] || fail "the guest's kernel logged: $why"
 }
 
 # fio_image: IMAGEDIR/fio, the guest with fio, or fail.
@@ -289,56 +153,13 @@ fio_image() {
 	return 1
 }
 
-begin_case() {
-	case_dir=$WORK/$1
-	mkdir -p "$case_dir"
-	case_pids=()
-	case_image=""
-	DENV=()
-	result=ok
-	reason=""
-}
-
-# terminate PID: SIGTERM (qemu-run.sh then stops its QEMU), SIGKILL if it
-# is still there 5 s later; reaped and forgotten by lib.sh.
-terminate() {
-	kill -TERM "$1" 2>/dev/null
-	kill -CONT "$1" 2>/dev/null
-	for _ in $(seq 50); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	vu_stop "$1" KILL
-}
-
-end_case() {
-	local name=$1 pid
-	# Anything the case left running is stopped (by PID) now, then its
-	# image is removed.
-	for pid in "${case_pids[@]}"; do
-		case " ${VU_PIDS[*]} " in *" $pid "*) ;; *) continue ;; esac
-		if kill -0 "$pid" 2>/dev/null; then
-			terminate "$pid"
-		fi
-	done
+# case_cleanup (end_case, once the case's processes are stopped): the
+# case's image is removed.
+case_cleanup() {
 	if [ -n "$case_image" ] && ! rbd_rm "$case_image" 2>"$case_dir/rbd-rm.err"; then
 		fail "could not remove rbd/$case_image: $(tail -c 300 "$case_dir/rbd-rm.err")"
 	fi
-	ncases=$((ncases + 1))
-	case "$result" in
-	ok) echo "ok - $name" ;;
-	skip) echo "ok - $name # SKIP $reason" ;;
-	*)
-		echo "not ok - $name${reason:+ # $reason}"
-		nfailed=$((nfailed + 1))
-		;;
-	esac
-	[ "${VU_KEEP:-0}" = 1 ] || rm -f "$case_dir"/*.img
-}
-
-# Warnings the daemon logged, as diagnostics (they do not fail a case).
-daemon_warnings() {
-	grep -a -e '^warning:' -e '^error:' "$1" | head -n 10 | sed 's/^/daemon: /' | diag
+	case_image=""
 }
 
 # The fio summary lines of a guest log (IOPS, bandwidth) as diagnostics.
@@ -405,21 +226,11 @@ case_rbd_packed() {
 	check_guest "$rc" "$d/fio.log"
 	grep -a -e '^vutest: /dev' -e '^vutest: blk-fio' -e 'VUTEST-RESULT' "$d/fio.log" | tr -d '\r' | diag
 	fio_diag "$d/fio.log"
-	grep -a 'queue 0: started' "$d/daemon.log" | sed 's/^/daemon: /' | diag
-	stop_daemon "$DPID" "$d/daemon.log"
-	daemon_warnings "$d/daemon.log"
-	if [ "$result" = ok ] && ! grep -aq 'started (packed ring' "$d/daemon.log"; then
-		if grep -aq 'started (split ring.*event idx' "$d/daemon.log"; then
-			result=skip
-			reason="QEMU ${qver#QEMU emulator version } does not negotiate packed rings for vhost-user-blk (the guest ran fio on a split ring)"
-		else
-			fail "the guest's queue did not start"
-		fi
-	fi
+	stop_packed "$d/daemon.log" fio
 }
 
 case_rbd_restart() {
-	local d=$case_dir qpid rc t_kill t_restart t_conn t_prog n0 n n_kill log=daemon.log layout=split
+	local d=$case_dir qpid rc t_kill t_restart t_conn t_prog n n_kill log=daemon.log layout=split
 	local id="" secs=24
 	new_image 64M || return
 	# The daemon as the restricted client a deployment would give it, if
@@ -438,22 +249,9 @@ case_rbd_restart() {
 		vuarg.kib=256 vuarg.readers=2 vuarg.fsync=1 -- \
 		-chardev "socket,id=c0,path=$d/blk.sock,reconnect=1" -device vhost-user-blk-pci,chardev=c0
 	qpid=$GPID
-	if ! vu_wait_log "$d/console.log" 'VUTEST-MARK: io-started' 60 "$qpid"; then
-		fail "the guest never started its I/O loop"
-		wait "$qpid" 2>/dev/null
-		forget "$qpid"
-		tail -n 30 "$d/console.log" | tr -d '\r' | diag
-		stop_daemon "$DPID" "$d/$log"
-		return
-	fi
+	wait_io_started "$d/console.log" "$qpid" "$d/$log" || return
 	# Let a little I/O run, then kill the backend in mid-flight.
-	sleep 0.5
-	grep -aq 'started (packed ring' "$d/$log" && layout=packed
-	vu_kill_in_flight "$DPID" "$layout" 1
-	t_kill=$(vu_now)
-	n_kill=$(grep -ac 'VUTEST-PROGRESS' "$d/console.log")
-	note "SIGKILLed vhost-blk (pid $DPID) after $n_kill guest chunks, with $VU_KILLED_WITH requests in flight (try $VU_KILL_TRIES)"
-	daemon_warnings "$d/$log"
+	kill_in_flight "$d/$log" "$d/console.log" 1
 	# Who holds the image now (the dead client's watch), in the background.
 	rbd_cmd status "rbd/$case_image" >"$d/status.txt" 2>&1 &
 	local spid=$!
@@ -463,22 +261,7 @@ case_rbd_restart() {
 	t_restart=$(vu_now)
 	start_daemon "$d/$log" "${dargs[@]}"
 	note "started vhost-blk again (pid $DPID) $(vu_elapsed "$t_kill" "$t_restart") s after the kill"
-	# Progress: a chunk written, or the loop's end (its readers stopped).
-	n0=$(grep -acE 'VUTEST-PROGRESS|vutest: wrote' "$d/console.log")
-	t_conn=""
-	t_prog=""
-	for _ in $(seq 900); do # 45 s
-		if [ -z "$t_conn" ] && grep -aq 'front-end connected' "$d/$log"; then
-			t_conn=$(vu_now)
-		fi
-		n=$(grep -acE 'VUTEST-PROGRESS|vutest: wrote' "$d/console.log")
-		if [ "$n" -gt "$n0" ]; then
-			t_prog=$(vu_now)
-			break
-		fi
-		kill -0 "$qpid" 2>/dev/null || break
-		sleep 0.05
-	done
+	wait_resumed "$d/$log" "$d/console.log" "$qpid" 45
 	wait "$spid" 2>/dev/null
 	forget "$spid"
 	grep -a -e 'Watchers' -e 'watcher=' "$d/status.txt" | sed 's/^[[:space:]]*/rbd status after the kill: /' | diag
@@ -520,19 +303,4 @@ case_rbd_restart() {
 # ---------------------------------------------------------------- main
 
 default_cases="rbd-split rbd-packed rbd-restart"
-cases=${VU_CASES:-$default_cases}
-start=$SECONDS
-for c in $cases; do
-	case " $default_cases " in
-	*" $c "*) ;;
-	*) die "unknown case '$c' (have: $default_cases)" ;;
-	esac
-	t0=$SECONDS
-	begin_case "$c"
-	"case_${c//-/_}"
-	note "$c: $((SECONDS - t0)) s"
-	end_case "$c"
-done
-echo "1..$ncases"
-echo "# $((ncases - nfailed)) of $ncases cases passed (or skipped), $nfailed failed, in $((SECONDS - start)) s"
-[ "$nfailed" -eq 0 ]
+run_cases "$default_cases" "$default_cases"
