@@ -183,8 +183,11 @@ int vu_vq_ctl_start(struct vu_vq *vq)
 	}
 	vq->broken = false;
 	vq->notify_pending = false;
-	vq->notify_enabled = false;
 	vq->started = true;
+	/* A started queue is polled: the guest need not kick until its
+	 * poller is about to sleep and asks for kicks again (try_sleep).
+	 * Without this a busy-polled queue was kicked after every batch. */
+	vu_vq_disable_notify(vq);
 	return 0;
 }
 
