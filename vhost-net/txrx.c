@@ -497,14 +497,27 @@ static int rx_deliver(struct net_worker *w, struct net_rxq *q, struct vu_vq *vq,
 
 	net_offload_to_guest(m, q->egress_capa, &hdr.hdr);
 	hdr.num_buffers = htole16((uint16_t)k);
-	memset(&cur, 0, sizeof(cur));
-	cur.q = q;
-	cur.nchains = k;
-	cursor_write(&cur, (const uint8_t *)&hdr, q->hdr_len);
-	for (const struct rte_mbuf *seg = m; seg; seg = seg->next)
-		cursor_write(&cur, rte_pktmbuf_mtod(seg, const uint8_t *), seg->data_len);
-	for (unsigned int j = 0; j < k; j++)
-		vu_vq_push(vq, &held(q, j)->c, cur.written[j]);
+	const struct vu_chain *c0 = &held(q, 0)->c;
+
+	if (k == 1 && m->nb_segs == 1 && c0->nin && c0->iov[c0->nout].iov_len >= need) {
+		/* The usual case: one segment into one buffer. */
+		uint8_t *dst = c0->iov[c0->nout].iov_base;
+
+		memcpy(dst, &hdr, q->hdr_len);
+		memcpy(dst + q->hdr_len, rte_pktmbuf_mtod(m, const void *), m->data_len);
+		vu_vq_push(vq, c0, need);
+	} else {
+		cur.q = q;
+		cur.nchains = k;
+		cur.chain = cur.iov = 0;
+		cur.off = 0;
+		memset(cur.written, 0, k * sizeof(cur.written[0]));
+		cursor_write(&cur, (const uint8_t *)&hdr, q->hdr_len);
+		for (const struct rte_mbuf *seg = m; seg; seg = seg->next)
+			cursor_write(&cur, rte_pktmbuf_mtod(seg, const uint8_t *), seg->data_len);
+		for (unsigned int j = 0; j < k; j++)
+			vu_vq_push(vq, &held(q, j)->c, cur.written[j]);
+	}
 	rx_consume(q, vq, k);
 	*used += k;
 	struct net_port_stats *st = net_stats(port, w);
