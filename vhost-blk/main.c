@@ -30,6 +30,7 @@ struct options {
 	int cpus[MAX_CPUS];
 	unsigned int ncpus;
 	enum vu_poll_mode poll_mode;
+	bool poll_given;          /* --poll was on the command line */
 	uint32_t idle_us;
 	mode_t socket_mode;
 };
@@ -74,7 +75,8 @@ static void usage(FILE *f)
 "                        every disk runs on poller i %% npollers\n"
 "  --poll always|adaptive[:IDLE_US]|never\n"
 "                        busy-poll, poll then sleep after IDLE_US (default %u) idle\n"
-"                        microseconds, or sleep whenever idle (default adaptive)\n"
+"                        microseconds, or sleep whenever idle (default adaptive;\n"
+"                        never when every disk is --rbd)\n"
 "  --socket-mode OCTAL   permissions of listening sockets (default 0600)\n"
 "  --verbose             log more\n"
 "  --print-capabilities  print the vhost-user backend capabilities (JSON) and exit\n"
@@ -343,6 +345,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case O_POLL:
 			if (vu_poll_mode_parse(optarg, &o->poll_mode, &o->idle_us))
 				die_usage("invalid --poll '%s'", optarg);
+			o->poll_given = true;
 			break;
 		case O_DISK:
 			if (o->ndisks + 1 >= MAX_DISKS)
@@ -375,8 +378,17 @@ static void parse_args(struct options *o, int argc, char **argv)
 	} else {
 		die_usage("no disk given");
 	}
-	for (unsigned int i = 0; i < o->ndisks; i++)
+	bool all_rbd = true;
+
+	for (unsigned int i = 0; i < o->ndisks; i++) {
 		check_disk(&o->disks[i], i);
+		all_rbd = all_rbd && o->disks[i].engine == BLK_ENGINE_RBD;
+	}
+	/* librbd's threads share the pollers' CPUs and do the work: a poller
+	 * spinning while it waits for them only slows them (bench/README.md,
+	 * rbd-compare), so rbd-only processes sleep whenever idle. */
+	if (all_rbd && !o->poll_given)
+		o->poll_mode = VU_POLL_NEVER;
 	if (!o->ncpus) {
 		cpu_set_t allowed;
 
