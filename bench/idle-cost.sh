@@ -39,11 +39,7 @@ else
 fi
 need_tools
 make_workdir
-have_qsd=1
-if [ -z "$QSD" ] || [ ! -x "$QSD" ]; then
-	have_qsd=0
-	note "qemu-storage-daemon not found (Debian package qemu-system-common): baseline skipped"
-fi
+check_qsd
 SOCK=$WORK/blk.sock
 DISK_FILE=$DISK_DIR/vu-idle-$$.img
 dd if=/dev/zero of="$DISK_FILE" bs=1M count=64 status=none

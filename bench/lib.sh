@@ -34,6 +34,16 @@ need_tools() {
 	command -v python3 >/dev/null || die "python3 is needed for the summaries"
 }
 
+# Sets have_qsd: 1 if the baseline, qemu-storage-daemon, is there; else 0
+# with a note that the baseline is skipped.
+check_qsd() {
+	have_qsd=1
+	if [ -z "$QSD" ] || [ ! -x "$QSD" ]; then
+		have_qsd=0
+		note "qemu-storage-daemon not found (Debian package qemu-system-common): baseline skipped"
+	fi
+}
+
 # A private directory for sockets and the disk file.  The disk goes to
 # /dev/shm (tmpfs) unless DISK_DIR says otherwise.
 make_workdir() {

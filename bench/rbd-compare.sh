@@ -48,11 +48,8 @@ else
 fi
 need_tools
 make_workdir
-have_qsd=1
-if [ -z "$QSD" ] || [ ! -x "$QSD" ]; then
-	have_qsd=0
-	note "qemu-storage-daemon not found (Debian package qemu-system-common): baseline skipped"
-elif [ ! -e /usr/lib/x86_64-linux-gnu/qemu/block-rbd.so ]; then
+check_qsd
+if [ $have_qsd = 1 ] && [ ! -e /usr/lib/x86_64-linux-gnu/qemu/block-rbd.so ]; then
 	have_qsd=0
 	note "QSD has no rbd driver (Debian package qemu-block-extra): baseline skipped"
 fi
