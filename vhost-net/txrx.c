@@ -7,8 +7,9 @@
  * validated and turned into offload flags (offload.c), and the chain
  * completed at once with length 0; the burst then goes to net_forward().
  *
- * Guest RX: other workers (and this one) put packets into the queue's
- * multi-producer, single-consumer rte_ring; the owner takes them, makes
+ * Guest RX: other workers put packets into the queue's multi-producer,
+ * single-consumer rte_ring; the owner delivers its own at once while
+ * nothing is waiting (else into the ring too, to keep order); it makes
  * them fit the guest's offloads, and copies each into one guest buffer or,
  * with VIRTIO_NET_F_MRG_RXBUF, into as many as it needs (num_buffers).
  * A packet is copied only once its buffers are all taken; if the ring runs
@@ -23,6 +24,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include <rte_ether.h>
@@ -562,6 +564,12 @@ static void wake_owner(struct net_worker *w, struct net_worker *owner)
 		vu_poller_wake(owner->poller);
 }
 
+/* Packets wait for the guest in this RX queue (owner worker). */
+static inline bool rxq_pending(const struct net_rxq *q)
+{
+	return q->pend_head < q->pend_n || q->stash_head < q->stash_n || !rte_ring_empty(q->ring);
+}
+
 static inline bool rxq_runs(const struct net_rxq *q)
 {
 	return __atomic_load_n(&q->vq->runnable, __ATOMIC_ACQUIRE) &&
@@ -587,6 +595,22 @@ void net_vport_send(struct net_worker *w, struct net_vport *vp, uint16_t pair,
 		rte_pktmbuf_free_bulk(pkts, n);
 		return;
 	}
+	if (q->owner == w && !rxq_pending(q)) {
+		/* This worker polls the queue and nothing waits before these
+		 * packets: deliver them now, in this pass (its notification
+		 * follows at the pass's end), without the ring.  What the
+		 * guest has no buffers for stays in the stash. */
+		uint16_t k = n < NET_BURST ? n : NET_BURST;
+
+		memcpy(q->stash, pkts, k * sizeof(*pkts));
+		q->stash_head = 0;
+		q->stash_n = k;
+		net_guest_rx(w, q, q->vq, UINT_MAX);
+		pkts += k;
+		n = (uint16_t)(n - k);
+		if (!n)
+			return;
+	}
 	sent = rte_ring_mp_enqueue_burst(q->ring, (void **)pkts, n, NULL);
 	if (sent < n) {
 		net_count_drop(vp->port, w, NET_DROP_RING_FULL, n - sent);
@@ -594,12 +618,6 @@ void net_vport_send(struct net_worker *w, struct net_vport *vp, uint16_t pair,
 	}
 	if (sent)
 		wake_owner(w, q->owner);
-}
-
-/* Packets wait for the guest in this RX queue (owner worker). */
-static inline bool rxq_pending(const struct net_rxq *q)
-{
-	return q->pend_head < q->pend_n || q->stash_head < q->stash_n || !rte_ring_empty(q->ring);
 }
 
 bool net_rxq_needs_kick(const struct net_rxq *q)

@@ -47,6 +47,7 @@ static struct net_port port_a, port_b, port_up;
 static struct net_port_stats stats_a[2], stats_b[2], stats_up[2];
 static struct net_vport vp_a, vp_b;
 static struct vu_vq sink_vq;
+static struct net_worker *other; /* owns port B's queue: sends to it use its ring */
 static uint8_t frame[70000];
 
 struct t {
@@ -178,6 +179,53 @@ static void test_rx_one_buffer(void **state)
 	assert_memory_equal(fg_ptr(t->g, BUF(0) + HDR, 100), frame, 100);
 	assert_int_equal(stats_a[0].tx_packets, 1);
 	assert_int_equal(stats_a[0].tx_bytes, 100);
+}
+
+/* A queue this worker polls gets its packets at once, not through its
+ * ring; what finds no buffer waits, and later packets queue behind it. */
+static void test_rx_direct_delivery(void **state)
+{
+	struct t *t = *state;
+	struct vu_vq *vq = rx_split(t, 64);
+	struct rte_mbuf *m[3];
+	uint32_t id, len;
+
+	vq->runnable = true;
+	for (uint16_t i = 0; i < 3; i++) {
+		fill(frame, 100, (uint8_t)i);
+		m[i] = mbuf_of(frame, 100);
+	}
+	post_split(t, 0, 2048);
+	post_split(t, 1, 2048);
+	net_vport_send(w, &vp_a, 0, m, 3);
+	vu_vq_notify(vq);
+	for (uint16_t i = 0; i < 2; i++) {
+		fill(frame, 100, (uint8_t)i);
+		assert_true(fg_split_get_used(&t->r, &id, &len));
+		assert_int_equal(id, i);
+		assert_int_equal(len, HDR + 100);
+		assert_memory_equal(fg_ptr(t->g, BUF(i) + HDR, 100), frame, 100);
+	}
+	assert_false(fg_split_get_used(&t->r, &id, &len));
+	assert_int_equal(rte_ring_count(t->q->ring), 0);
+	assert_true(net_rxq_needs_kick(t->q));
+	/* The third waits: a fourth goes behind it, into the ring. */
+	fill(frame, 100, 3);
+	m[0] = mbuf_of(frame, 100);
+	net_vport_send(w, &vp_a, 0, m, 1);
+	assert_int_equal(rte_ring_count(t->q->ring), 1);
+	post_split(t, 2, 2048);
+	post_split(t, 3, 2048);
+	assert_int_equal(rx(t, vq), 2);
+	for (uint16_t i = 2; i < 4; i++) {
+		fill(frame, 100, (uint8_t)i);
+		assert_true(fg_split_get_used(&t->r, &id, &len));
+		assert_int_equal(id, i);
+		assert_memory_equal(fg_ptr(t->g, BUF(i) + HDR, 100), frame, 100);
+	}
+	assert_false(net_rxq_needs_kick(t->q));
+	assert_int_equal(stats_a[0].tx_packets, 4);
+	vq->runnable = false;
 }
 
 static void test_rx_mergeable(void **state)
@@ -597,6 +645,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rx_one_buffer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_direct_delivery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_mergeable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_waits_for_buffers_split, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_waits_for_buffers_packed, setup, teardown),
@@ -620,8 +669,10 @@ int main(void)
 	}
 	ind_pool = rte_pktmbuf_pool_create("unit_ind", 1023, 0, 0, 0, SOCKET_ID_ANY);
 	w = rte_zmalloc("worker", sizeof(*w), RTE_CACHE_LINE_SIZE);
+	other = rte_zmalloc("other", sizeof(*other), RTE_CACHE_LINE_SIZE);
 	assert_non_null(ind_pool);
 	assert_non_null(w);
+	assert_non_null(other);
 	w->pool = pool;
 	w->gso.direct_pool = pool;
 	w->gso.indirect_pool = ind_pool;
@@ -644,7 +695,7 @@ int main(void)
 	vp_b.npairs = 1;
 	vp_b.link_up = true;
 	vp_b.rxq[0].vp = &vp_b;
-	vp_b.rxq[0].owner = w;
+	vp_b.rxq[0].owner = other;
 	vp_b.rxq[0].vq = &sink_vq;
 	vp_b.rxq[0].ring = rte_ring_create("b_rx", 1024, SOCKET_ID_ANY, RING_F_SC_DEQ);
 	sink_vq.runnable = true;
@@ -670,6 +721,7 @@ int main(void)
 	rte_ring_free(vp_a.rxq[0].ring);
 	rte_ring_free(vp_b.rxq[0].ring);
 	rte_free(w);
+	rte_free(other);
 	rte_mempool_free(ind_pool);
 	eal_fixture_fini(pool);
 	return ret;
