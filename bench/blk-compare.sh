@@ -31,21 +31,13 @@ engines=null,file rws=randread,randwrite qds=1,32,128
 out=$SRC_DIR/bench/results
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) quick=1 ;;
-	--rounds) rounds=$2; shift ;;
-	--runtime) runtime=$2; shift ;;
 	--size) size=$2; shift ;;
 	--engines) engines=$2; shift ;;
 	--rws) rws=$2; shift ;;
 	--qds) qds=$2; shift ;;
 	--no-ceiling) ceiling=0 ;;
 	--file-poll) file_poll=$2; shift ;;
-	--from-runs) from_runs=$2; shift ;;
-	--no-plots) plots=0 ;;
-	--no-save) save=0 ;;
-	--out) out=$2; shift ;;
-	-h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) die "unknown option $1" ;;
+	*) bench_common_opt "$@"; shift $((OPT_USED - 1)) ;;
 	esac
 	shift
 done
@@ -247,10 +239,7 @@ if [ "$fail" != 0 ] || [ "$nruns" = 0 ] || [ "$zero" != 0 ]; then
 fi
 
 if [ $save = 1 ]; then
-	mkdir -p "$out"
-	cp "$summary" "$out/blk-$date.md"
-	cp "$RUNS" "$out/blk-$date.runs.tsv"
-	echo "saved $out/blk-$date.md"
+	save_results blk "$summary" "$RUNS"
 fi
 if [ $plots = 1 ]; then
 	if ! command -v gnuplot >/dev/null; then

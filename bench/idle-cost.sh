@@ -19,16 +19,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 quick=0 rounds= window= save=1
+BENCH_OPTS="--quick --rounds --no-save --out"
 out=$SRC_DIR/bench/results
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) quick=1 ;;
-	--rounds) rounds=$2; shift ;;
 	--window) window=$2; shift ;;
-	--no-save) save=0 ;;
-	--out) out=$2; shift ;;
-	-h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) die "unknown option $1" ;;
+	*) bench_common_opt "$@"; shift $((OPT_USED - 1)) ;;
 	esac
 	shift
 done
@@ -175,7 +171,5 @@ if [ "$fail" != 0 ] || [ "$n" = 0 ]; then
 	die "some runs failed ($n results)"
 fi
 if [ $save = 1 ]; then
-	mkdir -p "$out"
-	cp "$summary" "$out/idle-$date.md"
-	echo "saved $out/idle-$date.md"
+	save_results idle "$summary"
 fi

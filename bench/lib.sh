@@ -160,3 +160,54 @@ machine_desc() {
 proc_cpu_ticks() {
 	sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'
 }
+
+# CPU ticks (utime + stime) of the live threads of process $1, summed by
+# thread name without a trailing number: lines "NAME TICKS".
+proc_thread_ticks() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" \
+			"$(sed 's/^.*) //' "$t/stat" | awk '{ print $12 + $13 }')"
+	done 2>/dev/null | awk '{ sub(/-?[0-9]+$/, "", $1); c[$1] += $2 } END { for (k in c) print k, c[k] }'
+}
+
+# The script's own help: its leading comment, without the licence line.
+bench_help() {
+	awk 'NR == 1 || /^# SPDX/ { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0"
+}
+
+# The options the benchmarks share.  Sets quick, rounds, runtime, save,
+# plots, out and from_runs (the script gives them defaults first) and
+# OPT_USED, the number of arguments taken; dies on an unknown option, or
+# one not in BENCH_OPTS (the script's list, when it takes only some).
+bench_common_opt() {
+	OPT_USED=1
+	case " ${BENCH_OPTS:---quick --rounds --runtime --no-save --no-plots --out --from-runs} -h --help " in
+	*" $1 "*) ;;
+	*) die "unknown option $1" ;;
+	esac
+	case $1 in
+	--rounds|--runtime|--out|--from-runs) [ $# -ge 2 ] || die "$1 needs a value" ;;
+	esac
+	case $1 in
+	--quick) quick=1 ;;
+	--rounds) rounds=$2; OPT_USED=2 ;;
+	--runtime) runtime=$2; OPT_USED=2 ;;
+	--no-save) save=0 ;;
+	--no-plots) plots=0 ;;
+	--out) out=$2; OPT_USED=2 ;;
+	--from-runs) from_runs=$2; OPT_USED=2 ;;
+	-h|--help) bench_help; exit 0 ;;
+	esac
+}
+
+# Copy the summary (and the runs, if given) to $out as NAME-DATE.md and
+# NAME-DATE.runs.tsv; DATE is $date (today if unset).
+save_results() { # name summary [runs]
+	local name=$1 summary=$2 runs=${3:-}
+	date=${date:-$(date +%Y%m%d)}
+	mkdir -p "$out"
+	cp "$summary" "$out/$name-$date.md"
+	[ -z "$runs" ] || cp "$runs" "$out/$name-$date.runs.tsv"
+	echo "saved $out/$name-$date.md"
+}

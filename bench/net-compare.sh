@@ -39,17 +39,9 @@ cases_opt='*'
 out=$SRC_DIR/bench/results
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) quick=1 ;;
-	--rounds) rounds=$2; shift ;;
-	--runtime) runtime=$2; shift ;;
 	--warmup) warmup=$2; shift ;;
 	--cases) cases_opt=$2; shift ;;
-	--from-runs) from_runs=$2; shift ;;
-	--no-plots) plots=0 ;;
-	--no-save) save=0 ;;
-	--out) out=$2; shift ;;
-	-h|--help) sed -n '3,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) die "unknown option $1" ;;
+	*) bench_common_opt "$@"; shift $((OPT_USED - 1)) ;;
 	esac
 	shift
 done
@@ -91,7 +83,9 @@ had_dpdk_dir=0
 [ -d /var/run/dpdk ] && had_dpdk_dir=1
 net_cleanup() {
 	local pid fd p
-	[ -n "${NET_BENCH_KEEP:-}" ] && [ -n "$WORK" ] && mkdir -p "$NET_BENCH_KEEP" && cp "$WORK"/*.log "$NET_BENCH_KEEP"/ 2>/dev/null
+	if [ -n "${NET_BENCH_KEEP:-}" ] && [ -n "$WORK" ]; then
+		mkdir -p "$NET_BENCH_KEEP" && cp "$WORK"/*.log "$NET_BENCH_KEEP"/ 2>/dev/null || true
+	fi
 	# testpmds leave their prompt at once on "quit"; on SIGTERM later.
 	for fd in "${FDS[@]}"; do { echo stop >&"$fd"; echo quit >&"$fd"; } 2>/dev/null || true; done
 	sleep 0.2
@@ -103,7 +97,8 @@ net_cleanup() {
 		wait "$pid" 2>/dev/null || true
 	done
 	for p in "${PREFIXES[@]}"; do rm -rf "/var/run/dpdk/$p"; done
-	[ $had_dpdk_dir = 0 ] && rmdir /var/run/dpdk 2>/dev/null
+	# Only if empty: other DPDK processes may have come meanwhile.
+	if [ $had_dpdk_dir = 0 ]; then rmdir /var/run/dpdk 2>/dev/null || true; fi
 	cleanup
 }
 make_workdir
@@ -400,10 +395,7 @@ nruns=$(wc -l <"$RUNS")
 [ "$nruns" -gt 0 ] || die "no run reported a rate"
 
 if [ $save = 1 ]; then
-	mkdir -p "$out"
-	cp "$summary" "$out/net-$date.md"
-	cp "$RUNS" "$out/net-$date.runs.tsv"
-	echo "saved $out/net-$date.md"
+	save_results net "$summary" "$RUNS"
 fi
 if [ $plots = 1 ]; then
 	if ! command -v gnuplot >/dev/null; then

@@ -21,26 +21,21 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-if [ -z "${CEPH_CONF:-}" ]; then
-	exec "$SRC_DIR/tests/ceph/ceph-cluster.sh" run -- "$0" "$@"
-fi
-
+args=("$@")
 quick=0 rounds= runtime= save=1 rws=randread,randwrite qds=1,32
+BENCH_OPTS="--quick --rounds --runtime --no-save --out"
 out=$SRC_DIR/bench/results
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) quick=1 ;;
-	--rounds) rounds=$2; shift ;;
-	--runtime) runtime=$2; shift ;;
 	--rws) rws=$2; shift ;;
 	--qds) qds=$2; shift ;;
-	--no-save) save=0 ;;
-	--out) out=$2; shift ;;
-	-h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) die "unknown option $1" ;;
+	*) bench_common_opt "$@"; shift $((OPT_USED - 1)) ;;
 	esac
 	shift
 done
+if [ -z "${CEPH_CONF:-}" ]; then
+	exec "$SRC_DIR/tests/ceph/ceph-cluster.sh" run -- "$0" "${args[@]}"
+fi
 if [ $quick = 1 ]; then
 	rounds=${rounds:-1} runtime=${runtime:-1}
 else
@@ -57,7 +52,9 @@ fi
 IMAGE=rbd/bench-$$
 SOCK=$WORK/blk.sock
 RUNS=$WORK/runs.tsv
+THREADS=$WORK/threads.tsv
 : >"$RUNS"
+: >"$THREADS"
 rbd -c "$CEPH_CONF" create "$IMAGE" --size 256M
 rbd -c "$CEPH_CONF" bench --io-type write --io-size 4M --io-threads 4 --io-total 256M \
 	--io-pattern seq "$IMAGE" >/dev/null
@@ -84,19 +81,32 @@ measure() { # round rw qd who
 		;;
 	esac
 	t0=$(proc_cpu_ticks "$BACKEND_PID")
+	th0=$(proc_thread_ticks "$BACKEND_PID")
 	json=$(run_gen "$SOCK" --rw "$rw" --bs 4096 --iodepth "$qd" --runtime "$runtime" \
 		--label "rbd/$rw/qd$qd/$who")
 	t1=$(proc_cpu_ticks "$BACKEND_PID")
+	th1=$(proc_thread_ticks "$BACKEND_PID")
 	stop_backend
 	[ -n "$json" ] || return 1
-	python3 - "$json" "$round" "$rw" "$qd" "$who" "$((t1 - t0))" "$hz" >>"$RUNS" <<'PY'
+	python3 - "$json" "$round" "$rw" "$qd" "$who" "$((t1 - t0))" "$hz" "$th0" "$th1" "$THREADS" \
+		>>"$RUNS" <<'PY'
 import json, sys
 j = json.loads(sys.argv[1])
 ticks, hz = int(sys.argv[6]), int(sys.argv[7])
 ios = j["requests"]
-cpu = ticks / hz * 1e6 / ios if ios else float("nan")
+us = lambda t: t / hz * 1e6 / ios if ios else float("nan")
 print("\t".join(sys.argv[2:6] + ["%.0f" % j["iops"], str(j["lat_ns"]["p50"]),
-                                 str(j["lat_ns"]["p99"]), "%.1f" % cpu]))
+                                 str(j["lat_ns"]["p99"]), "%.1f" % us(ticks)]))
+# Per thread name; what threads that ended during the run used is "other".
+th = [dict((l.split()[0], int(l.split()[1])) for l in a.splitlines() if l.strip())
+      for a in sys.argv[8:10]]
+with open(sys.argv[10], "a") as f:
+    rest = ticks
+    for name in sorted(th[1]):
+        d = th[1][name] - th[0].get(name, 0)
+        rest -= d
+        f.write("\t".join(sys.argv[2:6] + [name, "%.2f" % us(d)]) + "\n")
+    f.write("\t".join(sys.argv[2:6] + ["other", "%.2f" % us(max(rest, 0))]) + "\n")
 PY
 	tail -1 "$RUNS" | awk -F'\t' '{ printf "  round %s  %-9s qd%-3s %-10s %8.0f IOPS  p50 %8.1f us  CPU %6.1f us/IO\n", $1, $2, $3, $4, $5, $6/1000, $8 }'
 }
@@ -122,11 +132,11 @@ for round in $(seq 1 "$rounds"); do
 done
 
 summary=$WORK/summary.md
-python3 - "$RUNS" "$(machine_desc)" "$rounds" "$runtime" \
+python3 - "$RUNS" "$THREADS" "$(machine_desc)" "$rounds" "$runtime" \
 	"$([ $have_qsd = 1 ] && "$QSD" --version | head -1)" "$(uptime | sed 's/.*load average: //')" \
 	>"$summary" <<'PY'
 import collections, statistics as st, sys, time
-runs, machine, rounds, runtime, qsdver, load = sys.argv[1:7]
+runs, threads, machine, rounds, runtime, qsdver, load = sys.argv[1:8]
 R = collections.defaultdict(dict)   # (rw, qd, who) -> round -> (iops, p50, cpu)
 for line in open(runs):
     rnd, rw, qd, who, iops, p50, p99, cpu = line.rstrip("\n").split("\t")
@@ -154,14 +164,27 @@ for (rw, qd, who) in sorted({(k[0], k[1], k[2]) for k in R if k[2] != "qsd"}):
         p50(o), p50(b)))
 print()
 print("Targets (issue 7): IOPS ratio >= 1.0, CPU ratio <= 0.5.")
+print()
+print("CPU per I/O by thread (us, median over the rounds; threads named by the process:")
+print("librbd's are io_context_pool, msgr-worker, fn_*, safe_timer, ...; ours vhost-blk and vu-*,")
+print("QSD's qemu-storage-da; *other*: threads that ended during the run):")
+print()
+T = collections.defaultdict(list)   # (rw, qd, who) -> name -> [us]
+for line in open(threads):
+    rnd, rw, qd, who, name, us = line.rstrip("\n").split("\t")
+    T[(rw, int(qd), who)].append((name, float(us)))
+for key in sorted(T):
+    per = collections.defaultdict(list)
+    for name, us in T[key]:
+        per[name].append(us)
+    cells = sorted(((med(v), n) for n, v in per.items()), reverse=True)
+    print("- %s qd%d %s: %s" % (key[0], key[1], {"ours": "ours adaptive", "ours-sleep": "ours sleep"}.get(key[2], "QSD"),
+          ", ".join("%s %.1f" % (n, u) for u, n in cells if u >= 0.05)))
 PY
 cat "$summary"
 if [ $save = 1 ]; then
-	mkdir -p "$out"
-	date=$(date +%Y%m%d)
-	cp "$summary" "$out/rbd-$date.md"
-	cp "$RUNS" "$out/rbd-$date.runs.tsv"
-	echo "rbd-compare: wrote $out/rbd-$date.md"
+	save_results rbd "$summary" "$RUNS"
+	cp "$THREADS" "$out/rbd-$date.threads.tsv"
 fi
 if [ $quick = 1 ]; then
 	# The smoke run asserts that every run reported.
