@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Helpers shared by the fuzz harnesses (fuzz_common.c). */
+/*
+ * Shared by every fuzz harness (fuzz_common.c), the library's and
+ * vhost-net's: how a broken invariant is reported.  The library's device
+ * under test is in fuzz_dev.h.
+ */
 #ifndef FUZZ_COMMON_H
 #define FUZZ_COMMON_H
-
-/* Live file mappings made through mmap/mmap64 and not yet unmapped. */
-extern unsigned int nmaps;
 
 /* Report a broken invariant through the sanitizers, then crash. */
 __attribute__((noreturn, format(printf, 1, 2)))

@@ -29,22 +29,17 @@
  * exactly the fds and file mappings it had before (A.2, A.3, D.29): a
  * leak aborts the run.  The seed corpus comes from make_seeds.py.
  */
-#include <dirent.h>
 #include <endian.h>
 #include <errno.h>
-#include <sanitizer/common_interface_defs.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz_common.h"
+#include "fuzz_dev.h"
 #include "vu_dev.h"
-#include "vu_poller.h"
-#include "vu_util.h"
 
 #define NQ            2
 #define GUEST_SIZE    0x40000u
@@ -57,20 +52,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The mappings and failure reporting shared by the harnesses: fuzz_common.c. */
-#include "fuzz_common.h"
-
 /* ---- the device ------------------------------------------------------------ */
 
 static struct {
-	struct vu_poller *poller;
-	struct vu_dev *dev;
-	int guest_fd, small_fd, event_fd;
-	uint8_t *gmem;              /* the guest's view of guest_fd */
+	struct fuzz_dev d;
+	int small_fd;
 	uint8_t config[CONFIG_SIZE];
-	int base_fds;
-	unsigned int base_maps;
-	bool verbose;
 } F;
 
 static uint32_t f_get_config(struct vu_dev *dev, uint8_t *buf, uint32_t len)
@@ -131,121 +118,19 @@ static const struct vu_dev_ops fuzz_ops = {
 	.set_mtu = f_set_mtu,
 };
 
-/*
- * Open memfds and eventfds: the kinds of descriptor the front-end hands
- * over and the library creates.  Others are left out: libFuzzer and the
- * sanitizers open pipes to a symbolizer at any time.
- */
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		fuzz_fail("cannot read /proc/self/fd");
-	while ((e = readdir(d))) {
-		char path[300], target[64];
-		ssize_t len;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		len = readlink(path, target, sizeof(target) - 1);
-		target[len > 0 ? len : 0] = '\0';
-		if (!strncmp(target, "/memfd:", 7) || !strcmp(target, "anon_inode:[eventfd]"))
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
-/* On a leak: what the open fds are. */
-static void list_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-
-	while (d && (e = readdir(d))) {
-		char path[300], target[256];
-		ssize_t n;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		n = readlink(path, target, sizeof(target) - 1);
-		target[n > 0 ? n : 0] = '\0';
-		fprintf(stderr, "  fd %s -> %s\n", e->d_name, target);
-	}
-	if (d)
-		closedir(d);
-}
-
-static int memfd_of(const char *name, size_t size)
-{
-	int fd = memfd_create(name, MFD_CLOEXEC);
-
-	if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
-		abort();
-	return fd;
-}
-
 static void init(void)
 {
-	struct vu_poller_config pc = { .name = "fuzz", .mode = VU_POLL_NEVER, .cpu = -1 };
-	struct vu_dev_config dc = { .name = "fuzz", .num_queues = NQ, .npollers = 1,
-				    .ops = &fuzz_ops };
+	struct vu_dev_config dc = { .name = "fuzz", .num_queues = NQ, .ops = &fuzz_ops };
 
-	F.verbose = getenv("VU_FUZZ_VERBOSE");
-	vu_log_set_level(F.verbose ? VU_LOG_DEBUG : VU_LOG_ERR);
-	F.poller = vu_poller_create(&pc);
-	dc.pollers = &F.poller;
-	F.dev = vu_dev_create(&dc);
-	F.guest_fd = memfd_of("guest", GUEST_SIZE);
-	F.small_fd = memfd_of("small", SMALL_SIZE);
-	F.event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	F.gmem = mmap(NULL, GUEST_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, F.guest_fd, 0);
-	if (!F.poller || !F.dev || F.event_fd < 0 || F.gmem == MAP_FAILED)
-		abort();
-	F.base_fds = count_fds();
-	F.base_maps = nmaps;
+	F.small_fd = fuzz_memfd("small", SMALL_SIZE);
+	fuzz_dev_init(&F.d, &dc, GUEST_SIZE);
 }
 
 /* ---- one pass of a poller over the runnable queues ------------------------- */
 
-/* Every iovec lies inside one region of the library's table (B.11). */
-static void check_chain(const struct vu_dev *dev, const struct vu_chain *c)
-{
-	uint64_t out = 0, in = 0;
-
-	if ((unsigned int)c->nout + c->nin > c->max)
-		fuzz_fail("chain of %u+%u iovecs in an array of %u", c->nout, c->nin, c->max);
-	for (unsigned int i = 0; i < (unsigned int)c->nout + c->nin; i++) {
-		const uint8_t *b = c->iov[i].iov_base;
-		size_t len = c->iov[i].iov_len;
-		bool inside = false;
-
-		for (unsigned int r = 0; r < dev->mem->nregions && !inside; r++) {
-			const struct vu_mem_region *reg = &dev->mem->regions[r];
-
-			inside = b >= reg->host && len <= reg->size &&
-				 (uint64_t)(b - reg->host) <= reg->size - len;
-		}
-		if (!inside || len == 0)
-			fuzz_fail("iovec %u (%zu bytes) not inside one region", i, len);
-		if (i < c->nout)
-			out += len;
-		else
-			in += len;
-	}
-	if (out != c->out_len || in != c->in_len)
-		fuzz_fail("chain lengths %u+%u, iovecs sum to %llu+%llu", c->out_len, c->in_len,
-			  (unsigned long long)out, (unsigned long long)in);
-}
-
 static void poll_pass(void)
 {
-	struct vu_dev *dev = F.dev;
+	struct vu_dev *dev = F.d.dev;
 
 	for (unsigned int q = 0; q < NQ; q++) {
 		struct vu_vq *vq = &dev->vqs[q];
@@ -261,11 +146,8 @@ static void poll_pass(void)
 			vu_chain_init(&c, iov, gpa, CHAIN_IOV);
 			if (vu_vq_pop(vq, &c) != 1)
 				break;
-			check_chain(dev, &c);
-			/* The device reads the first byte it may read and writes
-			 * the last one it may write. */
-			if (c.nout)
-				(void)*(volatile uint8_t *)c.iov[0].iov_base;
+			fuzz_check_chain(vq, &c);
+			/* The device writes the last byte it may write. */
 			if (c.nin) {
 				const struct iovec *w = &c.iov[c.nout + c.nin - 1];
 
@@ -273,7 +155,7 @@ static void poll_pass(void)
 			}
 			vu_vq_push(vq, &c, c.in_len);
 		}
-		if (F.verbose && n)
+		if (F.d.verbose && n)
 			fprintf(stderr, "fuzz_msg: queue %u: %u chains\n", q, n);
 		vu_vq_notify(vq);
 		if (!vq->broken && !vu_vq_enable_notify(vq))
@@ -287,13 +169,13 @@ static int fd_for(unsigned int kind, unsigned int i)
 {
 	switch (kind) {
 	case 0:
-		return dup(F.guest_fd);
+		return dup(F.d.guest_fd);
 	case 1:
-		return dup(F.event_fd);
+		return dup(F.d.event_fd);
 	case 2:
 		return dup(F.small_fd);
 	default:
-		return dup(i & 1 ? F.event_fd : F.guest_fd);
+		return dup(i & 1 ? F.d.event_fd : F.d.guest_fd);
 	}
 }
 
@@ -311,7 +193,7 @@ static void mem_write(const uint8_t *p, size_t n)
 		return;
 	if (n > GUEST_SIZE - off)
 		n = GUEST_SIZE - off;
-	memcpy(F.gmem + off, p, n);
+	memcpy(F.d.gmem + off, p, n);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -319,10 +201,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct vu_msg msg, reply;
 	size_t pos = 0;
 
-	if (!F.dev)
+	if (!F.d.dev)
 		init();
 	/* Every input starts from zeroed files (the front-end's memory). */
-	memset(F.gmem, 0, GUEST_SIZE);
+	memset(F.d.gmem, 0, GUEST_SIZE);
 	if (ftruncate(F.small_fd, 0) < 0 || ftruncate(F.small_fd, SMALL_SIZE) < 0)
 		abort();
 	for (unsigned int rec = 0; rec < MAX_RECORDS && size - pos >= 5; rec++) {
@@ -342,7 +224,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (len > VU_MAX_PAYLOAD) {
 			/* vu_msg_recv refuses it: the connection drops. */
 			pos += len;
-			vu_dev_disconnect(F.dev);
+			vu_dev_disconnect(F.d.dev);
 			continue;
 		}
 		memset(&msg, 0, sizeof(msg));
@@ -360,7 +242,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		msg.nfds = nfds;
 
-		ret = vu_dev_handle_msg(F.dev, &msg, &reply);
+		ret = vu_dev_handle_msg(F.d.dev, &msg, &reply);
 		/* The message's descriptors are taken or closed, always. */
 		if (msg.nfds != 0)
 			fuzz_fail("%u fds left in a handled message", msg.nfds);
@@ -370,16 +252,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_fail("bad reply: size %u, %u fds, flags 0x%x", reply.hdr.size,
 				  reply.nfds, reply.hdr.flags);
 		if (ret < 0)
-			vu_dev_disconnect(F.dev);   /* as the control loop does */
+			vu_dev_disconnect(F.d.dev);   /* as the control loop does */
 		else
 			poll_pass();
 	}
-	vu_dev_disconnect(F.dev);
-	if (count_fds() != F.base_fds || nmaps != F.base_maps) {
-		if (F.verbose)
-			list_fds();
-		fuzz_fail("leak after disconnect: %d fds (expected %d), %u file mappings (expected %u)",
-			  count_fds(), F.base_fds, nmaps, F.base_maps);
-	}
+	vu_dev_disconnect(F.d.dev);
+	fuzz_dev_check_leaks(&F.d);
 	return 0;
 }

@@ -71,9 +71,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <limits.h>
-#include <sanitizer/common_interface_defs.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -89,6 +87,7 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
+#include "fuzz_common.h"
 #include "offload.h"
 
 #define CTL_LEN     10
@@ -127,25 +126,6 @@ static uint8_t orig[NET_MAX_FRAME];    /* the packet accepted, before the egress
 static uint32_t orig_len;
 static uint8_t flat[NET_MAX_FRAME];    /* one packet out */
 static struct rte_mbuf *out[NET_GSO_MAX_SEGS];
-
-/*
- * A broken invariant: say which through the sanitizers' report fd (fd 2
- * may be /dev/null under -close_fd_mask=2), then crash so that libFuzzer
- * saves the input.  (fuzz_common.c's fuzz_fail() comes with mmap
- * wrappers this harness does not link.)
- */
-__attribute__((noreturn, format(printf, 1, 2)))
-static void fail(const char *fmt, ...)
-{
-	char why[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	__sanitizer_report_error_summary(why);
-	__builtin_trap();
-}
 
 static inline uint16_t get_be16(const uint8_t *p)
 {
@@ -208,7 +188,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(lcores, sizeof(lcores), "--lcores=0@%d", cpu);
 	snprintf(prefix, sizeof(prefix), "--file-prefix=fuzz-net-hdr-%d", (int)getpid());
 	if (rte_eal_init((int)RTE_DIM(eal) - 1, eal) < 0)
-		fail("cannot initialise DPDK's EAL: %s", rte_strerror(rte_errno));
+		fuzz_fail("cannot initialise DPDK's EAL: %s", rte_strerror(rte_errno));
 	snprintf(F.run_dir, sizeof(F.run_dir), "%s", rte_eal_get_runtime_dir());
 	remove_run_dir(false);
 	atexit(at_exit);
@@ -220,7 +200,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 					  RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
 	F.tight_ind = rte_pktmbuf_pool_create("fuzz_tight_ind", TIGHT_POOL, 0, 0, 0, SOCKET_ID_ANY);
 	if (!F.pool || !F.ind_pool || !F.tight || !F.tight_ind)
-		fail("cannot create the mbuf pools: %s", rte_strerror(rte_errno));
+		fuzz_fail("cannot create the mbuf pools: %s", rte_strerror(rte_errno));
 	/* As main.c sets up a worker's context. */
 	F.gso.direct_pool = F.pool;
 	F.gso.indirect_pool = F.ind_pool;
@@ -242,7 +222,7 @@ static void check_pools_empty(const char *when)
 	unsigned int n = in_use();
 
 	if (n)
-		fail("%u mbufs still in use %s: a leak", n, when);
+		fuzz_fail("%u mbufs still in use %s: a leak", n, when);
 }
 
 /* ---- mbufs -------------------------------------------------------------------- */
@@ -260,7 +240,7 @@ static struct rte_mbuf *chain_of(const uint8_t *p, uint32_t len, uint32_t first,
 	if (rest < (len + MAX_CHAIN - 2) / (MAX_CHAIN - 1))
 		rest = (len + MAX_CHAIN - 2) / (MAX_CHAIN - 1);
 	if (!m)
-		fail("mbuf pool empty building the input");
+		fuzz_fail("mbuf pool empty building the input");
 	while (len) {
 		uint32_t n = len;
 
@@ -272,7 +252,7 @@ static struct rte_mbuf *chain_of(const uint8_t *p, uint32_t len, uint32_t first,
 			struct rte_mbuf *next = rte_pktmbuf_alloc(F.pool);
 
 			if (!next)
-				fail("mbuf pool empty building the input");
+				fuzz_fail("mbuf pool empty building the input");
 			seg->next = next;
 			seg = next;
 			m->nb_segs++;
@@ -297,13 +277,13 @@ static void check_chain(const struct rte_mbuf *m, const char *what, int i)
 	for (const struct rte_mbuf *s = m; s; s = s->next) {
 		sum += s->data_len;
 		if (++n > UINT16_MAX)
-			fail("%s %d: a chain of more than %u mbufs", what, i, UINT16_MAX);
+			fuzz_fail("%s %d: a chain of more than %u mbufs", what, i, UINT16_MAX);
 	}
 	if (sum != m->pkt_len || n != m->nb_segs)
-		fail("%s %d: pkt_len %u nb_segs %u, but the chain holds %u bytes in %u mbufs", what,
-		     i, m->pkt_len, m->nb_segs, sum, n);
+		fuzz_fail("%s %d: pkt_len %u nb_segs %u, but the chain holds %u bytes in %u mbufs",
+		          what, i, m->pkt_len, m->nb_segs, sum, n);
 	if (rte_mbuf_check(m, 1, &reason))
-		fail("%s %d: rte_mbuf_check: %s", what, i, reason);
+		fuzz_fail("%s %d: rte_mbuf_check: %s", what, i, reason);
 }
 
 static const uint8_t *bytes_of(const struct rte_mbuf *m, uint8_t *buf)
@@ -311,7 +291,7 @@ static const uint8_t *bytes_of(const struct rte_mbuf *m, uint8_t *buf)
 	const uint8_t *p = rte_pktmbuf_read(m, 0, m->pkt_len, buf);
 
 	if (!p)
-		fail("cannot read a packet of %u bytes", m->pkt_len);
+		fuzz_fail("cannot read a packet of %u bytes", m->pkt_len);
 	if (p != buf)
 		memcpy(buf, p, m->pkt_len);
 	return buf;
@@ -338,7 +318,7 @@ static void check_refs(struct rte_mbuf *const *pk, int n, const char *when)
 	for (int i = 0; i < n; i++) {
 		for (struct rte_mbuf *s = pk[i]; s; s = s->next) {
 			if (nrefs + 2 > MAX_REFS)
-				fail("more than %u mbuf references (harness limit)", MAX_REFS);
+				fuzz_fail("more than %u mbuf references (harness limit)", MAX_REFS);
 			refs[nrefs++] = s;
 			if (RTE_MBUF_CLONED(s))
 				refs[nrefs++] = rte_mbuf_from_indirect(s);
@@ -349,14 +329,14 @@ static void check_refs(struct rte_mbuf *const *pk, int n, const char *when)
 		for (j = i + 1; j < nrefs && refs[j] == refs[i]; j++)
 			;
 		if (rte_mbuf_refcnt_read(refs[i]) != j - i)
-			fail("%s: an mbuf with %u references has refcnt %u", when, j - i,
-			     rte_mbuf_refcnt_read(refs[i]));
+			fuzz_fail("%s: an mbuf with %u references has refcnt %u", when, j - i,
+			          rte_mbuf_refcnt_read(refs[i]));
 		distinct++;
 	}
 	used = in_use();
 	if (used != distinct)
-		fail("%s: %u mbufs in use, %u reachable from the packets (%s)", when, used, distinct,
-		     used > distinct ? "a leak" : "one freed while in use");
+		fuzz_fail("%s: %u mbufs in use, %u reachable from the packets (%s)", when, used, distinct,
+		          used > distinct ? "a leak" : "one freed while in use");
 }
 
 /* ---- frames -------------------------------------------------------------------- */
@@ -459,9 +439,9 @@ static void verify_l4(const struct rte_mbuf *o, const uint8_t *p, bool tcp, int 
 		if (tot < l3 + l4min || l2 + tot > len)
 			return;
 		if (rte_ipv4_udptcp_cksum_verify(ip, p + l2 + l3))
-			fail("packet %d: wrong %s/IPv4 checksum made in software (%u bytes, "
-			     "%u in the first mbuf, %u mbufs)", i, tcp ? "TCP" : "UDP", len,
-			     o->data_len, o->nb_segs);
+			fuzz_fail("packet %d: wrong %s/IPv4 checksum made in software (%u bytes, "
+			          "%u in the first mbuf, %u mbufs)", i, tcp ? "TCP" : "UDP", len,
+			          o->data_len, o->nb_segs);
 	} else if (o->ol_flags & RTE_MBUF_F_TX_IPV6) {
 		const struct rte_ipv6_hdr *ip6 = (const struct rte_ipv6_hdr *)(p + l2);
 		uint32_t pl;
@@ -472,9 +452,9 @@ static void verify_l4(const struct rte_mbuf *o, const uint8_t *p, bool tcp, int 
 		if (pl < l4min || l2 + l3 + pl > len)
 			return;
 		if (rte_ipv6_udptcp_cksum_verify(ip6, p + l2 + l3))
-			fail("packet %d: wrong %s/IPv6 checksum made in software (%u bytes, "
-			     "%u in the first mbuf, %u mbufs)", i, tcp ? "TCP" : "UDP", len,
-			     o->data_len, o->nb_segs);
+			fuzz_fail("packet %d: wrong %s/IPv6 checksum made in software (%u bytes, "
+			          "%u in the first mbuf, %u mbufs)", i, tcp ? "TCP" : "UDP", len,
+			          o->data_len, o->nb_segs);
 	}
 }
 
@@ -485,7 +465,7 @@ static void verify_ip_csum(const struct rte_mbuf *o, const uint8_t *p, int i)
 	if (o->l2_len + o->l3_len > o->pkt_len || rte_ipv4_hdr_len(ip) != o->l3_len)
 		return;
 	if (rte_raw_cksum(ip, o->l3_len) != 0xffff)
-		fail("packet %d: wrong IPv4 header checksum made in software", i);
+		fuzz_fail("packet %d: wrong IPv4 header checksum made in software", i);
 }
 
 /* ---- the steps -------------------------------------------------------------------- */
@@ -507,28 +487,28 @@ static void check_accepted(const struct rte_mbuf *m, const struct virtio_net_hdr
 
 	check_chain(m, "accepted packet", 0);
 	if (m->pkt_len != len || m->nb_segs != nb_segs)
-		fail("accepted packet: %u bytes in %u mbufs became %u in %u", len, nb_segs,
-		     m->pkt_len, m->nb_segs);
+		fuzz_fail("accepted packet: %u bytes in %u mbufs became %u in %u", len, nb_segs,
+		          m->pkt_len, m->nb_segs);
 	bytes_of(m, orig);
 	orig_len = len;
 	if (!needs_csum && gt == VIRTIO_NET_HDR_GSO_NONE) {
 		if (f)
-			fail("no offload asked, flags 0x%llx set", (unsigned long long)f);
+			fuzz_fail("no offload asked, flags 0x%llx set", (unsigned long long)f);
 	} else {
 		if (!needs_csum)
-			fail("GSO type %u without NEEDS_CSUM accepted", gt);
+			fuzz_fail("GSO type %u without NEEDS_CSUM accepted", gt);
 		if (!(features & (1ull << VIRTIO_NET_F_CSUM)))
-			fail("NEEDS_CSUM accepted without VIRTIO_NET_F_CSUM");
+			fuzz_fail("NEEDS_CSUM accepted without VIRTIO_NET_F_CSUM");
 		if (start + off + 2 > len)
-			fail("csum_start %u + csum_offset %u outside a packet of %u bytes", start, off,
-			     len);
+			fuzz_fail("csum_start %u + csum_offset %u outside a packet of %u bytes", start, off,
+			          len);
 		if (hdr_len > len)
-			fail("hdr_len %u beyond a packet of %u bytes", hdr_len, len);
+			fuzz_fail("hdr_len %u beyond a packet of %u bytes", hdr_len, len);
 		if (gt != VIRTIO_NET_HDR_GSO_NONE &&
 		    !(gt == VIRTIO_NET_HDR_GSO_TCPV4 && (features & (1ull << VIRTIO_NET_F_HOST_TSO4))) &&
 		    !(gt == VIRTIO_NET_HDR_GSO_TCPV6 && (features & (1ull << VIRTIO_NET_F_HOST_TSO6))))
-			fail("GSO type 0x%x accepted (features 0x%llx)", gt,
-			     (unsigned long long)features);
+			fuzz_fail("GSO type 0x%x accepted (features 0x%llx)", gt,
+			          (unsigned long long)features);
 		if (f & RTE_MBUF_F_TX_TCP_SEG) {
 			bool v4 = gt == VIRTIO_NET_HDR_GSO_TCPV4;
 			uint64_t want = RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM |
@@ -537,45 +517,46 @@ static void check_accepted(const struct rte_mbuf *m, const struct virtio_net_hdr
 			uint32_t payload = len - hdrs;
 
 			if (f != want)
-				fail("GSO type %u: flags 0x%llx", gt, (unsigned long long)f);
+				fuzz_fail("GSO type %u: flags 0x%llx", gt, (unsigned long long)f);
 			if (m->tso_segsz != gso_size || gso_size < NET_GSO_MIN_SIZE)
-				fail("gso_size %u accepted as tso_segsz %u", gso_size, m->tso_segsz);
+				fuzz_fail("gso_size %u accepted as tso_segsz %u", gso_size, m->tso_segsz);
 			if (l4start != start || off != TCP_CSUM || m->l4_len < sizeof(struct rte_tcp_hdr))
-				fail("TSO with csum_start %u csum_offset %u, l2 %u l3 %u l4 %u", start, off,
-				     m->l2_len, m->l3_len, m->l4_len);
+				fuzz_fail("TSO with csum_start %u csum_offset %u, l2 %u l3 %u l4 %u", start, off,
+				          m->l2_len, m->l3_len, m->l4_len);
 			if (hdrs > NET_MAX_HDRS || hdrs > m->data_len || hdrs >= len)
-				fail("TSO with %u bytes of headers, %u in the first mbuf, %u in all", hdrs,
-				     m->data_len, len);
+				fuzz_fail("TSO with %u bytes of headers, %u in the first mbuf, %u in all", hdrs,
+				          m->data_len, len);
 			if (payload <= gso_size || (payload + gso_size - 1) / gso_size > NET_GSO_MAX_SEGS)
-				fail("TSO of %u bytes of payload by %u", payload, gso_size);
+				fuzz_fail("TSO of %u bytes of payload by %u", payload, gso_size);
 		} else if (l4) {
 			bool tcp = l4 == RTE_MBUF_F_TX_TCP_CKSUM;
 
 			if (l4 != RTE_MBUF_F_TX_TCP_CKSUM && l4 != RTE_MBUF_F_TX_UDP_CKSUM)
-				fail("L4 checksum request 0x%llx", (unsigned long long)l4);
+				fuzz_fail("L4 checksum request 0x%llx", (unsigned long long)l4);
 			if (f != (l4 | RTE_MBUF_F_TX_IPV4) && f != (l4 | RTE_MBUF_F_TX_IPV6))
-				fail("checksum request with flags 0x%llx", (unsigned long long)f);
+				fuzz_fail("checksum request with flags 0x%llx",
+				          (unsigned long long)f);
 			if (l4start != start || off != (tcp ? TCP_CSUM : UDP_CSUM) ||
 			    start + off + 2 > m->data_len)
-				fail("checksum left to the egress: csum_start %u csum_offset %u, "
-				     "l2 %u l3 %u, first mbuf %u bytes", start, off, m->l2_len,
-				     m->l3_len, m->data_len);
+				fuzz_fail("checksum left to the egress: csum_start %u "
+				          "csum_offset %u, l2 %u l3 %u, first mbuf %u bytes", start,
+				          off, m->l2_len, m->l3_len, m->data_len);
 		} else {
 			uint16_t want = partial_csum(frame, len, start), got;
 
 			if (f)
-				fail("flags 0x%llx", (unsigned long long)f);
+				fuzz_fail("flags 0x%llx", (unsigned long long)f);
 			memcpy(&got, orig + start + off, 2);
 			if (got != want)
-				fail("checksum completed at once (csum_start %u csum_offset %u, %u bytes, "
-				     "%u in the first mbuf, %u mbufs) is 0x%04x, not 0x%04x", start, off,
-				     len, m->data_len, m->nb_segs, got, want);
+				fuzz_fail("checksum completed at once (csum_start %u csum_offset %u, %u bytes, "
+				          "%u in the first mbuf, %u mbufs) is 0x%04x, not 0x%04x", start, off,
+				          len, m->data_len, m->nb_segs, got, want);
 			same_from = start + off;
 			same_to = same_from + 2;
 		}
 	}
 	if (memcmp(orig, frame, same_from) || memcmp(orig + same_to, frame + same_to, len - same_to))
-		fail("the frame changed on its way in");
+		fuzz_fail("the frame changed on its way in");
 }
 
 /* Software segments carry orig's payload in order, with their own lengths,
@@ -588,42 +569,43 @@ static void check_segment(const struct rte_mbuf *o, const uint8_t *p, int i, int
 	uint8_t flags = orig[l4 + TCP_FLAGS], want_flags = flags;
 
 	if (o->pkt_len <= hdrs || seg > mss)
-		fail("segment %d of %d: %u bytes, headers %u + gso_size %u", i, n, o->pkt_len, hdrs,
-		     mss);
+		fuzz_fail("segment %d of %d: %u bytes, headers %u + gso_size %u", i, n, o->pkt_len,
+		          hdrs, mss);
 	if (i + 1 < n && seg != mss)
-		fail("segment %d of %d: %u bytes of payload, not %u", i, n, seg, mss);
+		fuzz_fail("segment %d of %d: %u bytes of payload, not %u", i, n, seg, mss);
 	if (hdrs + done + seg > orig_len)
-		fail("segments carry more than the packet's payload");
+		fuzz_fail("segments carry more than the packet's payload");
 	if (memcmp(p + hdrs, orig + hdrs + done, seg))
-		fail("segment %d of %d: payload differs from the packet's at %u", i, n, done);
+		fuzz_fail("segment %d of %d: payload differs from the packet's at %u", i, n, done);
 	if (v4) {
 		if (get_be16(p + l2 + 2) != o->pkt_len - l2)
-			fail("segment %d: IPv4 total length %u for %u bytes", i, get_be16(p + l2 + 2),
-			     o->pkt_len - l2);
+			fuzz_fail("segment %d: IPv4 total length %u for %u bytes", i, get_be16(p + l2 + 2),
+			          o->pkt_len - l2);
 		/* All but total length, identification and checksum as in orig. */
 		if (memcmp(p, orig, l2 + 2) || memcmp(p + l2 + 6, orig + l2 + 6, 4) ||
 		    memcmp(p + l2 + 12, orig + l2 + 12, l3 - 12))
-			fail("segment %d: L2/IPv4 headers differ from the packet's", i);
+			fuzz_fail("segment %d: L2/IPv4 headers differ from the packet's", i);
 	} else {
 		if (get_be16(p + l2 + 4) != o->pkt_len - l2 - sizeof(struct rte_ipv6_hdr))
-			fail("segment %d: IPv6 payload length %u for %u bytes", i,
-			     get_be16(p + l2 + 4), o->pkt_len - l2);
+			fuzz_fail("segment %d: IPv6 payload length %u for %u bytes", i,
+			          get_be16(p + l2 + 4), o->pkt_len - l2);
 		if (memcmp(p, orig, l2 + 4) || memcmp(p + l2 + 6, orig + l2 + 6, l3 - 6))
-			fail("segment %d: L2/IPv6 headers differ from the packet's", i);
+			fuzz_fail("segment %d: L2/IPv6 headers differ from the packet's", i);
 	}
 	if (get_be32(p + l4 + TCP_SEQ) != seq)
-		fail("segment %d: sequence number %u, not %u", i, get_be32(p + l4 + TCP_SEQ), seq);
+		fuzz_fail("segment %d: sequence number %u, not %u", i, get_be32(p + l4 + TCP_SEQ),
+		          seq);
 	if (i + 1 < n)
 		want_flags &= (uint8_t)~(RTE_TCP_FIN_FLAG | RTE_TCP_PSH_FLAG);
 	if (i > 0)
 		want_flags &= (uint8_t)~RTE_TCP_CWR_FLAG;
 	if (p[l4 + TCP_FLAGS] != want_flags)
-		fail("segment %d of %d: TCP flags 0x%02x from 0x%02x", i, n, p[l4 + TCP_FLAGS], flags);
+		fuzz_fail("segment %d of %d: TCP flags 0x%02x from 0x%02x", i, n, p[l4 + TCP_FLAGS], flags);
 	if (memcmp(p + l4, orig + l4, TCP_SEQ) ||
 	    memcmp(p + l4 + TCP_SEQ + 4, orig + l4 + TCP_SEQ + 4, TCP_FLAGS - TCP_SEQ - 4) ||
 	    memcmp(p + l4 + TCP_FLAGS + 1, orig + l4 + TCP_FLAGS + 1, TCP_CSUM - TCP_FLAGS - 1) ||
 	    memcmp(p + l4 + TCP_CSUM + 2, orig + l4 + TCP_CSUM + 2, hdrs - l4 - TCP_CSUM - 2))
-		fail("segment %d: TCP header differs from the packet's", i);
+		fuzz_fail("segment %d: TCP header differs from the packet's", i);
 }
 
 /*
@@ -649,23 +631,23 @@ static void check_to_guest(const struct rte_mbuf *o, const uint8_t *p, uint64_t 
 	if ((h.flags & ~(nc | dv)) || h.flags == (nc | dv) ||
 	    (h.gso_type != VIRTIO_NET_HDR_GSO_NONE && h.gso_type != VIRTIO_NET_HDR_GSO_TCPV4 &&
 	     h.gso_type != VIRTIO_NET_HDR_GSO_TCPV6))
-		fail("packet %d: header to the guest with flags 0x%x GSO type 0x%x", i, h.flags,
-		     h.gso_type);
+		fuzz_fail("packet %d: header to the guest with flags 0x%x GSO type 0x%x", i,
+		          h.flags, h.gso_type);
 	if ((h.flags & nc) && start + off + 2 > len)
-		fail("packet %d: header to the guest: csum_start %u csum_offset %u in %u bytes", i,
-		     start, off, len);
+		fuzz_fail("packet %d: header to the guest: csum_start %u csum_offset %u in %u bytes",
+		          i, start, off, len);
 	if (h.gso_type != VIRTIO_NET_HDR_GSO_NONE &&
 	    (!(h.flags & nc) || le16toh(h.hdr_len) > len || !h.gso_size))
-		fail("packet %d: header to the guest: GSO with flags 0x%x hdr_len %u gso_size %u in "
-		     "%u bytes", i, h.flags, le16toh(h.hdr_len), le16toh(h.gso_size), len);
+		fuzz_fail("packet %d: header to the guest: GSO with flags 0x%x hdr_len %u gso_size %u in "
+		          "%u bytes", i, h.flags, le16toh(h.hdr_len), le16toh(h.gso_size), len);
 	if (!is_egress)
 		return;
 	if ((h.flags && !(rx_capa & NET_CAN_CSUM)) ||
 	    (h.gso_type == VIRTIO_NET_HDR_GSO_TCPV4 && !(rx_capa & NET_CAN_TSO4)) ||
 	    (h.gso_type == VIRTIO_NET_HDR_GSO_TCPV6 && !(rx_capa & NET_CAN_TSO6)))
-		fail("packet %d: header to the guest (flags 0x%x GSO type 0x%x) asks for more than "
-		     "it negotiated (capa 0x%llx)", i, h.flags, h.gso_type,
-		     (unsigned long long)rx_capa);
+		fuzz_fail("packet %d: header to the guest (flags 0x%x GSO type 0x%x) asks for more "
+		          "than it negotiated (capa 0x%llx)", i, h.flags, h.gso_type,
+		          (unsigned long long)rx_capa);
 	if (!(h.flags & nc))
 		return;
 	if (rx_capa & NET_CAN_CSUM)
@@ -678,9 +660,10 @@ static void check_to_guest(const struct rte_mbuf *o, const uint8_t *p, uint64_t 
 	ret = net_offload_from_guest(m, &h, features, &why);
 	rte_pktmbuf_free(m);
 	if (ret)
-		fail("packet %d: header to the guest (csum_start %u csum_offset %u GSO type 0x%x "
-		     "gso_size %u hdr_len %u, %u bytes) is one vhost-net rejects from a guest", i,
-		     start, off, h.gso_type, le16toh(h.gso_size), le16toh(h.hdr_len), len);
+		fuzz_fail("packet %d: header to the guest (csum_start %u csum_offset %u GSO type "
+		          "0x%x gso_size %u hdr_len %u, %u bytes) is one vhost-net rejects from a "
+		          "guest", i, start, off, h.gso_type, le16toh(h.gso_size), le16toh(h.hdr_len),
+		          len);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -750,7 +733,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(unsigned long long)features, n, (unsigned long long)m->ol_flags);
 	if (n) {
 		if (n != -EINVAL || why != NET_DROP_BAD_HEADER)
-			fail("header rejected with %d, drop reason %d", n, why);
+			fuzz_fail("header rejected with %d, drop reason %d", n, why);
 		rte_pktmbuf_free(m);
 		check_pools_empty("after a rejected header");
 		return 0;
@@ -773,21 +756,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			is_egress ? " (the guest)" : "", gso == &F.gso_tight ? " tight" : "", max, n);
 	if (n < 0) {
 		if (why >= NET_DROP_COUNT)
-			fail("egress failed with %d and no drop reason", n);
+			fuzz_fail("egress failed with %d and no drop reason", n);
 		check_pools_empty("after a drop at the egress");
 		return 0;
 	}
 	if (n == 0 || (unsigned int)n > max)
-		fail("egress made %d packets of at most %u", n, max);
+		fuzz_fail("egress made %d packets of at most %u", n, max);
 	for (int i = 0; i < n; i++)
 		if (!out[i])
-			fail("packet %d of %d is NULL", i, n);
+			fuzz_fail("packet %d of %d is NULL", i, n);
 	check_refs(out, n, "after the egress");
 	segmented = (in_f & RTE_MBUF_F_TX_TCP_SEG) && !(out[0]->ol_flags & RTE_MBUF_F_TX_TCP_SEG);
 	if (segmented && n > NET_GSO_MAX_SEGS)
-		fail("%d segments", n);
+		fuzz_fail("%d segments", n);
 	if (!segmented && n != 1)
-		fail("%d packets out of one not segmented", n);
+		fuzz_fail("%d packets out of one not segmented", n);
 
 	for (int i = 0; i < n; i++) {
 		struct rte_mbuf *o = out[i];
@@ -798,20 +781,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_chain(o, "packet out", i);
 		p = (uint8_t *)bytes_of(o, flat);
 		if (!capa && (of & TX_REQ))
-			fail("packet %d to an egress without offloads asks for 0x%llx", i,
-			     (unsigned long long)(of & TX_REQ));
+			fuzz_fail("packet %d to an egress without offloads asks for 0x%llx", i,
+			          (unsigned long long)(of & TX_REQ));
 		if (((of & RTE_MBUF_F_TX_TCP_SEG) && !(capa & (v4 ? NET_CAN_TSO4 : NET_CAN_TSO6))) ||
 		    ((of & RTE_MBUF_F_TX_L4_MASK) && !(of & RTE_MBUF_F_TX_TCP_SEG) &&
 		     !(capa & NET_CAN_CSUM)) ||
 		    ((of & RTE_MBUF_F_TX_IP_CKSUM) && !(capa & NET_CAN_IPCSUM)))
-			fail("packet %d asks for 0x%llx of an egress that can do 0x%llx", i,
-			     (unsigned long long)(of & TX_REQ), (unsigned long long)capa);
+			fuzz_fail("packet %d asks for 0x%llx of an egress that can do 0x%llx", i,
+			          (unsigned long long)(of & TX_REQ), (unsigned long long)capa);
 		if (segmented && (o->l2_len != l2 || o->l3_len != l3 || o->l4_len != l4len))
-			fail("segment %d: header lengths %u/%u/%u, not %u/%u/%u", i, o->l2_len,
-			     o->l3_len, o->l4_len, l2, l3, l4len);
+			fuzz_fail("segment %d: header lengths %u/%u/%u, not %u/%u/%u", i, o->l2_len,
+			          o->l3_len, o->l4_len, l2, l3, l4len);
 		if ((in_f & RTE_MBUF_F_TX_L4_MASK) && !(of & RTE_MBUF_F_TX_L4_MASK)) {
 			if ((of & RTE_MBUF_F_RX_L4_CKSUM_MASK) != RTE_MBUF_F_RX_L4_CKSUM_GOOD)
-				fail("packet %d: checksum made in software, not marked good", i);
+				fuzz_fail("packet %d: checksum made in software, not marked good",
+				          i);
 			verify_l4(o, p, (in_f & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_TCP_CKSUM, i);
 		}
 		if ((in_f & RTE_MBUF_F_TX_IP_CKSUM) && !(of & RTE_MBUF_F_TX_IP_CKSUM))
@@ -824,7 +808,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		/* Not segmented: as accepted, but for the checksums made here. */
 		if (o->pkt_len != orig_len)
-			fail("%u bytes became %u", orig_len, o->pkt_len);
+			fuzz_fail("%u bytes became %u", orig_len, o->pkt_len);
 		if ((in_f & RTE_MBUF_F_TX_L4_MASK) && !(of & RTE_MBUF_F_TX_L4_MASK)) {
 			uint32_t field = (uint32_t)l2 + l3 +
 				((in_f & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_TCP_CKSUM ? TCP_CSUM : UDP_CSUM);
@@ -835,10 +819,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(p + l2 + offsetof(struct rte_ipv4_hdr, hdr_checksum),
 			       orig + l2 + offsetof(struct rte_ipv4_hdr, hdr_checksum), 2);
 		if (memcmp(p, orig, orig_len))
-			fail("packet changed at the egress beyond its checksums");
+			fuzz_fail("packet changed at the egress beyond its checksums");
 	}
 	if (segmented && hdrs + done != orig_len)
-		fail("segments carry %u bytes of payload of %u", done, orig_len - hdrs);
+		fuzz_fail("segments carry %u bytes of payload of %u", done, orig_len - hdrs);
 
 	for (int i = 0; i < n; i++)
 		rte_pktmbuf_free(out[i]);

@@ -41,23 +41,17 @@
  * Finally the device drains the queue, completes everything, stops it
  * (GET_VRING_BASE) and the front-end disconnects; nothing may leak.
  */
-#include <dirent.h>
-#include <endian.h>
-#include <errno.h>
-#include <sanitizer/common_interface_defs.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz_common.h"
+#include "fuzz_dev.h"
 #include "vu_dev.h"
-#include "vu_poller.h"
-#include "vu_util.h"
 
 #define R_SIZE        0x10000ull
 #define R0_UVA        0x7e0000000000ull
@@ -75,19 +69,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The mappings and failure reporting shared by the harnesses: fuzz_common.c. */
-#include "fuzz_common.h"
-
 /* ---- the device and its guest ----------------------------------------------- */
 
 static struct {
-	struct vu_poller *poller;
-	struct vu_dev *dev;
-	int guest_fd, event_fd;
-	uint8_t *gmem;          /* the guest's view: gpa g at gmem + g */
-	int base_fds;
-	unsigned int base_maps;
-	bool verbose;
+	struct fuzz_dev d;      /* the guest's view: gpa g at d.gmem + g */
 	struct vu_msg msg, reply;
 } F;
 
@@ -104,62 +89,12 @@ static const struct vu_dev_ops ring_ops = {
 	.queue_process = r_queue_process,
 };
 
-/*
- * Open memfds and eventfds: the kinds of descriptor the front-end hands
- * over and the library creates.  Others are left out: libFuzzer and the
- * sanitizers open pipes to a symbolizer at any time.
- */
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		fuzz_fail("cannot read /proc/self/fd");
-	while ((e = readdir(d))) {
-		char path[300], target[64];
-		ssize_t len;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		len = readlink(path, target, sizeof(target) - 1);
-		target[len > 0 ? len : 0] = '\0';
-		if (!strncmp(target, "/memfd:", 7) || !strcmp(target, "anon_inode:[eventfd]"))
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
-static int memfd_of(const char *name, size_t size)
-{
-	int fd = memfd_create(name, MFD_CLOEXEC);
-
-	if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
-		abort();
-	return fd;
-}
-
 static void init(void)
 {
-	struct vu_poller_config pc = { .name = "fuzz", .mode = VU_POLL_NEVER, .cpu = -1 };
-	struct vu_dev_config dc = { .name = "fuzz", .num_queues = 1, .npollers = 1,
+	struct vu_dev_config dc = { .name = "fuzz", .num_queues = 1,
 				    .max_queue_size = MAX_QSIZE, .ops = &ring_ops };
 
-	F.verbose = getenv("VU_FUZZ_VERBOSE");
-	vu_log_set_level(F.verbose ? VU_LOG_DEBUG : VU_LOG_ERR);
-	F.poller = vu_poller_create(&pc);
-	dc.pollers = &F.poller;
-	F.dev = vu_dev_create(&dc);
-	F.guest_fd = memfd_of("guest", GUEST_SIZE);
-	F.event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	F.gmem = mmap(NULL, GUEST_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, F.guest_fd, 0);
-	if (!F.poller || !F.dev || F.event_fd < 0 || F.gmem == MAP_FAILED)
-		abort();
-	F.base_fds = count_fds();
-	F.base_maps = nmaps;
+	fuzz_dev_init(&F.d, &dc, GUEST_SIZE);
 }
 
 /* Send a message; returns vu_dev_handle_msg()'s result. */
@@ -176,7 +111,7 @@ static int send_msg(uint32_t req, const void *payload, uint32_t len, int fd)
 	m->nfds = 0;
 	if (fd >= 0)
 		m->fds[m->nfds++] = fd;
-	return vu_dev_handle_msg(F.dev, m, &F.reply);
+	return vu_dev_handle_msg(F.d.dev, m, &F.reply);
 }
 
 /* SET_MEM_TABLE with an fd of the guest memory file for each region. */
@@ -191,8 +126,8 @@ static int send_mem_table(const struct vu_mem_table_desc *t)
 				 t->nregions * sizeof(t->regions[0]));
 	memcpy(&m->payload.mem, t, m->hdr.size);
 	for (m->nfds = 0; m->nfds < t->nregions; m->nfds++)
-		m->fds[m->nfds] = dup(F.guest_fd);
-	return vu_dev_handle_msg(F.dev, m, &F.reply);
+		m->fds[m->nfds] = dup(F.d.guest_fd);
+	return vu_dev_handle_msg(F.d.dev, m, &F.reply);
 }
 
 static int send_u64(uint32_t req, uint64_t v, int fd)
@@ -246,42 +181,6 @@ struct held {
 static struct held held[MAX_HELD];
 static unsigned int nheld, pops;
 
-/* Every iovec lies inside one region of the library's table (B.11). */
-static void check_chain(const struct vu_vq *vq, const struct vu_chain *c)
-{
-	const struct vu_mem *mem = vq->dev->mem;
-	uint64_t out = 0, in = 0;
-
-	if ((unsigned int)c->nout + c->nin > c->max)
-		fuzz_fail("chain of %u+%u iovecs in an array of %u", c->nout, c->nin, c->max);
-	if (c->id >= vq->size)
-		fuzz_fail("chain id %u in a ring of %u", c->id, vq->size);
-	for (unsigned int i = 0; i < (unsigned int)c->nout + c->nin; i++) {
-		const uint8_t *b = c->iov[i].iov_base;
-		size_t len = c->iov[i].iov_len;
-		bool inside = false;
-
-		for (unsigned int r = 0; r < mem->nregions && !inside; r++) {
-			const struct vu_mem_region *reg = &mem->regions[r];
-
-			inside = b >= reg->host && len <= reg->size &&
-				 (uint64_t)(b - reg->host) <= reg->size - len;
-		}
-		if (!inside || len == 0)
-			fuzz_fail("iovec %u (%zu bytes) not inside one region", i, len);
-		/* The whole buffer is accessible: touch both ends. */
-		(void)*(volatile const uint8_t *)b;
-		(void)*(volatile const uint8_t *)(b + len - 1);
-		if (i < c->nout)
-			out += len;
-		else
-			in += len;
-	}
-	if (out != c->out_len || in != c->in_len)
-		fuzz_fail("chain lengths %u+%u, iovecs sum to %llu+%llu", c->out_len, c->in_len,
-			  (unsigned long long)out, (unsigned long long)in);
-}
-
 static void complete_all(struct vu_vq *vq, unsigned int how, uint16_t v)
 {
 	while (nheld) {
@@ -309,8 +208,8 @@ static unsigned int device_pop(struct vu_vq *vq, unsigned int budget, unsigned i
 		pops++;
 		if (vu_vq_pop(vq, &h->c) != 1)
 			break;
-		check_chain(vq, &h->c);
-		if (F.verbose)
+		fuzz_check_chain(vq, &h->c);
+		if (F.d.verbose)
 			fprintf(stderr, "fuzz_ring: chain id %u: %u+%u iovecs, %u+%u bytes\n",
 				h->c.id, h->c.nout, h->c.nin, h->c.out_len, h->c.in_len);
 		nheld++;
@@ -344,12 +243,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vu_vq *vq;
 	bool packed;
 
-	if (!F.dev)
+	if (!F.d.dev)
 		init();
 	if (size < 8)
 		return 0;
-	vq = &F.dev->vqs[0];
-	memset(F.gmem, 0, GUEST_SIZE);
+	vq = &F.d.dev->vqs[0];
+	memset(F.d.gmem, 0, GUEST_SIZE);
 	nheld = pops = 0;
 
 	cfg = (unsigned int)take_le(&in, 1);
@@ -371,21 +270,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* The driver's side of the ring, as far as the input goes. */
 	driver_len = packed ? 4 : 4 + 2 * qsize + 2;
-	take(&in, F.gmem + DRIVER_GPA, driver_len);
-	take(&in, F.gmem + DESC_GPA, 16 * qsize);
+	take(&in, F.d.gmem + DRIVER_GPA, driver_len);
+	take(&in, F.d.gmem + DESC_GPA, 16 * qsize);
 	if (!packed)
-		take(&in, F.gmem + DEVICE_GPA, 4);
+		take(&in, F.d.gmem + DEVICE_GPA, 4);
 
 	/* Bring the queue up as a front-end would. */
 	if (send_u64(VU_REQ_SET_PROTOCOL_FEATURES, pfeatures, -1) ||
 	    send_msg(VU_REQ_SET_OWNER, NULL, 0, -1) ||
 	    send_u64(VU_REQ_SET_FEATURES, features, -1) ||
-	    send_mem_table(&mt) || !F.dev->mem || F.dev->mem->nregions != 2)
+	    send_mem_table(&mt) || !F.d.dev->mem || F.d.dev->mem->nregions != 2)
 		fuzz_fail("negotiation failed");
 	if (cfg & 8) {
 		struct vu_log_desc log = { .mmap_size = 4096 };
 
-		if (send_msg(VU_REQ_SET_LOG_BASE, &log, sizeof(log), memfd_of("log", 4096)) !=
+		if (send_msg(VU_REQ_SET_LOG_BASE, &log, sizeof(log), fuzz_memfd("log", 4096)) !=
 		    VU_HANDLED_REPLY)
 			fuzz_fail("SET_LOG_BASE failed");
 	}
@@ -403,14 +302,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		take(&in, area, region);
 		munmap(area, region);
 	}
-	take(&in, F.gmem + R1_GPA, INDIRECT_LEN);
+	take(&in, F.d.gmem + R1_GPA, INDIRECT_LEN);
 
 	send_state(VU_REQ_SET_VRING_NUM, 0, qsize);
 	send_state(VU_REQ_SET_VRING_BASE, 0, base);
 	send_msg(VU_REQ_SET_VRING_ADDR, &addr, sizeof(addr), -1);
 	send_u64(VU_REQ_SET_VRING_KICK, VU_VRING_NOFD_MASK, -1);
 	if (cfg & 32)
-		send_u64(VU_REQ_SET_VRING_CALL, 0, dup(F.event_fd));
+		send_u64(VU_REQ_SET_VRING_CALL, 0, dup(F.d.event_fd));
 	send_state(VU_REQ_SET_VRING_ENABLE, 0, 1);
 
 	/* The driver acts, the device follows. */
@@ -427,10 +326,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			vu_vq_notify(vq);
 			break;
 		case 1:
-			memcpy(F.gmem + DRIVER_GPA + (2 * off) % (driver_len & ~1u), &v, 2);
+			memcpy(F.d.gmem + DRIVER_GPA + (2 * off) % (driver_len & ~1u), &v, 2);
 			break;
 		case 2:
-			memcpy(F.gmem + DESC_GPA + (2 * off) % (16 * qsize), &v, 2);
+			memcpy(F.d.gmem + DESC_GPA + (2 * off) % (16 * qsize), &v, 2);
 			break;
 		default:
 			if (!vq->broken && vu_vq_enable_notify(vq))
@@ -448,9 +347,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	send_state(VU_REQ_GET_VRING_BASE, 0, 0);
 	if (vq->started)
 		fuzz_fail("queue still started after GET_VRING_BASE");
-	vu_dev_disconnect(F.dev);
-	if (count_fds() != F.base_fds || nmaps != F.base_maps)
-		fuzz_fail("leak after disconnect: %d fds (expected %d), %u file mappings (expected %u)",
-			  count_fds(), F.base_fds, nmaps, F.base_maps);
+	vu_dev_disconnect(F.d.dev);
+	fuzz_dev_check_leaks(&F.d);
 	return 0;
 }
