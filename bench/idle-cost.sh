@@ -14,7 +14,10 @@
 # threads) is read over WINDOW seconds (default 10) of that idle period.
 # Then vu-blkgen times one request (the first after idling: a read), 9 more
 # single requests each after 0.2 s of idling (their median), and 20000
-# requests at QD 1 (their p50 is the polled latency).
+# requests at QD 1 (their p50 is the polled latency).  Each round also
+# measures the platform's floor with vu-wakeping: a thread sleeping in
+# epoll_wait on CPU 0 woken by an eventfd write from CPU 1 after 0.2 s
+# idle, what any back-end that sleeps pays on top of its polled latency.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -40,7 +43,11 @@ SOCK=$WORK/blk.sock
 DISK_FILE=$DISK_DIR/vu-idle-$$.img
 dd if=/dev/zero of="$DISK_FILE" bs=1M count=64 status=none
 RES=$WORK/idle.tsv
+WAKE=$WORK/wake.tsv
 : >"$RES"
+: >"$WAKE"
+WAKEPING=${WAKEPING:-$BUILD_DIR/bench/vu-wakeping}
+[ -x "$WAKEPING" ] || die "no $WAKEPING (build first)"
 hz=$(getconf CLK_TCK)
 settle=1
 
@@ -111,15 +118,23 @@ for round in $(seq 1 "$rounds"); do
 			measure "$who" "$engine" "$round" || fail=1
 		done
 	done
+	json=$("$WAKEPING" --sleeper-cpu "$BACKEND_CPU" --pinger-cpu "$GEN_CPU" --idle 0.2 --count 9 |
+		sed -n 's/^JSON: //p')
+	if [ -n "$json" ]; then
+		echo "$round $(json_get "$json" median_ns) $(json_get "$json" min_ns)" >>"$WAKE"
+		echo "  round $round platform: wake-up round trip after 0.2 s idle $(awk '{ printf "%.1f us (min %.1f)", $2 / 1000, $3 / 1000 }' <<<"$(tail -1 "$WAKE")")"
+	else
+		note "vu-wakeping failed"; fail=1
+	fi
 done
 # For reference: busy polling (one round).
 measure ours-always null 1 || fail=1
 
 date=$(date +%Y%m%d)
 summary=$WORK/idle.md
-python3 - "$RES" "$(machine_desc)" "$window" "$rounds" >"$summary" <<'PY'
+python3 - "$RES" "$(machine_desc)" "$window" "$rounds" "$WAKE" >"$summary" <<'PY'
 import collections, statistics as st, sys, time
-res, machine, window, rounds = sys.argv[1:5]
+res, machine, window, rounds, wake = sys.argv[1:6]
 R = collections.defaultdict(list)
 for line in open(res):
     rnd, who, cpu, first, probe, p50 = line.rstrip("\n").split("\t")
@@ -151,6 +166,13 @@ for eng in ("null", "file"):
     print("| %s: first after idle minus polled (us) | %s | %s | - |" % (
         eng, fmt("%.1f", o1 - op if o1 is not None else None),
         fmt("%.1f", b1 - bp if b1 is not None else None)))
+W = [line.split() for line in open(wake)]
+if W:
+    print()
+    print("Platform floor (vu-wakeping): a thread sleeping in epoll_wait on CPU 0 answers an eventfd write")
+    print("from CPU 1 after 0.2 s idle in %.1f us (median of the rounds' medians; fastest %.1f us): what any"
+          % (st.median(int(w[1]) for w in W) / 1e3, min(int(w[2]) for w in W) / 1e3))
+    print("back-end that sleeps while idle pays on top of its polled latency.")
 a = R.get("null/ours-always")
 if a:
     print()
