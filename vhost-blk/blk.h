@@ -170,7 +170,10 @@ struct blk_queue {
 	const struct blk_engine_ops *eops;
 	int disk_handle;          /* from attach_disk, for this queue's engine */
 	const struct blk_fixed_map *fixed; /* guest memory registered there */
-	unsigned int inflight;    /* requests popped, not completed; atomic */
+	/* Requests popped, not completed.  Only the queue's poller writes it
+	 * (engines complete on the poller), with plain atomic stores, no
+	 * read-modify-write; the control thread reads it (queue_inflight). */
+	unsigned int inflight;
 	uint16_t free_head;
 	uint16_t nreqs;
 	struct blk_req *reqs;

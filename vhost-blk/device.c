@@ -234,7 +234,9 @@ static void req_free(struct blk_req *req)
 
 	req->next_free = q->free_head;
 	q->free_head = (uint16_t)(req - q->reqs);
-	__atomic_fetch_sub(&q->inflight, 1, __ATOMIC_RELEASE);
+	/* Release: the request's used entry is written before the control
+	 * thread can see it gone. */
+	__atomic_store_n(&q->inflight, q->inflight - 1, __ATOMIC_RELEASE);
 }
 
 static void req_complete(struct blk_req *req, uint8_t status, uint32_t data_written)
@@ -406,7 +408,7 @@ static unsigned int blk_queue_process(struct vu_dev *dev, struct vu_vq *vq, unsi
 		if (ret <= 0)
 			break;
 		q->free_head = req->next_free;
-		__atomic_fetch_add(&q->inflight, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&q->inflight, q->inflight + 1, __ATOMIC_RELAXED);
 		n++;
 		if (vu_unlikely(req->chain.out_len < sizeof(struct virtio_blk_outhdr) ||
 				req->chain.nin == 0)) {
