@@ -144,7 +144,7 @@ done
 
 # Summary: per case, the median IOPS of each side, the median of the
 # per-round ratios, the best-of-N ratio, and the p50 latencies.
-date=$(date +%Y%m%d)
+date=$(results_stamp)
 summary=$WORK/summary.md
 python3 - "$RUNS" "$WORK" "$(machine_desc)" "$rounds" "$runtime" "$([ $have_qsd = 1 ] && "$QSD" --version | head -1)" "$file_poll" "$DISK_DIR" "$((size >> 20))" >"$summary" <<'PY'
 import collections, statistics as st, sys, time

@@ -130,7 +130,7 @@ done
 # For reference: busy polling (one round).
 measure ours-always null 1 || fail=1
 
-date=$(date +%Y%m%d)
+date=$(results_stamp)
 summary=$WORK/idle.md
 python3 - "$RES" "$(machine_desc)" "$window" "$rounds" "$WAKE" >"$summary" <<'PY'
 import collections, statistics as st, sys, time

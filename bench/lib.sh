@@ -201,11 +201,17 @@ bench_common_opt() {
 	esac
 }
 
-# Copy the summary (and the runs, if given) to $out as NAME-DATE.md and
-# NAME-DATE.runs.tsv; DATE is $date (today if unset).
+# The stamp in the names of saved results: RESULTS_STAMP, or today's
+# date (YYYYMMDD).
+results_stamp() {
+	echo "${RESULTS_STAMP:-$(date +%Y%m%d)}"
+}
+
+# Copy the summary (and the runs, if given) to $out as NAME-STAMP.md and
+# NAME-STAMP.runs.tsv; STAMP is $date (results_stamp if unset).
 save_results() { # name summary [runs]
 	local name=$1 summary=$2 runs=${3:-}
-	date=${date:-$(date +%Y%m%d)}
+	date=${date:-$(results_stamp)}
 	mkdir -p "$out"
 	cp "$summary" "$out/$name-$date.md"
 	[ -z "$runs" ] || cp "$runs" "$out/$name-$date.runs.tsv"

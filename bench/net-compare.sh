@@ -319,7 +319,7 @@ fi
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed=$(($(date +%s) - t_start))
 
-date=$(date +%Y%m%d)
+date=$(results_stamp)
 summary=$WORK/summary.md
 python3 - "$RUNS" "$WORK" "$(machine_desc)" "$rounds" "$runtime" "$warmup" "$load_start" "$load_end" \
 	"$elapsed" "$from_runs" >"$summary" <<'PY'
