@@ -140,22 +140,6 @@ static const struct vu_dev_ops nb_ops_raw = {
 	.queue_process = nb_process_raw,
 };
 
-struct poller_thread {
-	struct vu_poller *p;
-	int cpu;
-	pthread_t t;
-};
-
-static void *poller_main(void *arg)
-{
-	struct poller_thread *pt = arg;
-
-	if (pt->cpu >= 0 && vu_pin_thread(pt->cpu))
-		vu_warn("cannot pin the poller to CPU %d", pt->cpu);
-	vu_poller_run(pt->p);
-	return NULL;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -181,7 +165,9 @@ int main(int argc, char **argv)
 	struct vu_endpoint_config ecfg = { .mode = VU_EP_SERVER };
 	enum vu_poll_mode mode = VU_POLL_ALWAYS;
 	uint32_t idle_us = VU_POLL_DEFAULT_IDLE_US;
-	struct poller_thread pt = { .cpu = -1 };
+	struct vu_poller *poller;
+	pthread_t poller_thread;
+	int cpu = -1;
 	struct vu_endpoint *ep;
 	struct vu_loop *loop;
 	struct vu_dev *dev;
@@ -202,7 +188,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'q': nqueues = (uint16_t)atoi(optarg); break;
-		case 'c': pt.cpu = atoi(optarg); break;
+		case 'c': cpu = atoi(optarg); break;
 		case 'p':
 			if (vu_poll_mode_parse(optarg, &mode, &idle_us)) {
 				usage(stderr);
@@ -224,27 +210,27 @@ int main(int argc, char **argv)
 	}
 	loop = vu_loop_create();
 	struct vu_poller_config pc = { .name = "nullblk", .mode = mode, .idle_us = idle_us,
-				       .cpu = pt.cpu };
+				       .cpu = cpu };
 
-	pt.p = vu_poller_create(&pc);
-	if (!loop || !pt.p)
+	poller = vu_poller_create(&pc);
+	if (!loop || !poller)
 		return 1;
 	struct vu_dev_config dcfg = { .name = "nullblk", .num_queues = nqueues,
-				      .pollers = &pt.p, .npollers = 1,
+				      .pollers = &poller, .npollers = 1,
 				      .ops = raw ? &nb_ops_raw : &nb_ops };
 
 	dev = vu_dev_create(&dcfg);
 	ep = dev ? vu_endpoint_create(loop, dev, &ecfg) : NULL;
 	if (!ep)
 		return 1;
-	if (pthread_create(&pt.t, NULL, poller_main, &pt))
+	if (pthread_create(&poller_thread, NULL, vu_poller_thread, poller))
 		return 1;
 	vu_loop_run(loop, NULL, NULL);
 	vu_endpoint_destroy(ep);
 	vu_dev_destroy(dev);
-	vu_poller_stop(pt.p);
-	pthread_join(pt.t, NULL);
-	vu_poller_destroy(pt.p);
+	vu_poller_stop(poller);
+	pthread_join(poller_thread, NULL);
+	vu_poller_destroy(poller);
 	vu_loop_destroy(loop);
 	return 0;
 }

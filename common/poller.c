@@ -414,3 +414,30 @@ int vu_pin_thread(int cpu)
 	CPU_SET(cpu, &set);
 	return -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
+
+void *vu_poller_thread(void *arg)
+{
+	struct vu_poller *p = arg;
+	int ret;
+
+	if (p->cpu >= 0) {
+		ret = vu_pin_thread(p->cpu);
+		if (ret)
+			vu_warn("poller %s: cannot pin to CPU %d: %s", p->name, p->cpu,
+				strerror(-ret));
+	}
+	vu_poller_run(p);
+	return NULL;
+}
+
+int vu_first_allowed_cpu(void)
+{
+	cpu_set_t allowed;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
+		return -errno;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &allowed))
+			return cpu;
+	return -ENOENT;
+}

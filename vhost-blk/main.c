@@ -390,39 +390,18 @@ static void parse_args(struct options *o, int argc, char **argv)
 	if (all_rbd && !o->poll_given)
 		o->poll_mode = VU_POLL_NEVER;
 	if (!o->ncpus) {
-		cpu_set_t allowed;
+		int cpu = vu_first_allowed_cpu();
 
-		sched_getaffinity(0, sizeof(allowed), &allowed);
-		for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-			if (CPU_ISSET(cpu, &allowed)) {
-				o->cpus[o->ncpus++] = cpu;
-				break;
-			}
+		if (cpu >= 0)
+			o->cpus[o->ncpus++] = cpu;
 	}
-}
-
-struct poller_thread {
-	struct vu_poller *poller;
-	pthread_t thread;
-	int cpu;
-	bool started;
-};
-
-static void *poller_main(void *arg)
-{
-	struct poller_thread *pt = arg;
-	int ret = vu_pin_thread(pt->cpu);
-
-	if (ret)
-		vu_warn("cannot pin poller to CPU %d: %s", pt->cpu, strerror(-ret));
-	vu_poller_run(pt->poller);
-	return NULL;
 }
 
 struct program {
 	struct options opt;
-	struct poller_thread pollers[MAX_CPUS];
-	struct vu_poller *poller_list[MAX_CPUS];
+	struct vu_poller *poller_list[MAX_CPUS];   /* one per opt.cpus[] */
+	pthread_t poller_threads[MAX_CPUS];       /* running poller_list[0 .. nstarted) */
+	unsigned int nstarted;
 	struct blk_engine *engines[BLK_ENGINE_COUNT][MAX_CPUS];
 	struct blk_device *devices[MAX_DISKS];
 	unsigned int ndevices;
@@ -558,11 +537,9 @@ static void teardown(struct program *prog)
 		vu_endpoint_destroy(bd->ep);
 		vu_dev_destroy(bd->vdev);
 	}
-	for (unsigned int p = 0; p < prog->opt.ncpus; p++) {
-		if (prog->pollers[p].started) {
-			vu_poller_stop(prog->pollers[p].poller);
-			pthread_join(prog->pollers[p].thread, NULL);
-		}
+	for (unsigned int p = 0; p < prog->nstarted; p++) {
+		vu_poller_stop(prog->poller_list[p]);
+		pthread_join(prog->poller_threads[p], NULL);
 	}
 	for (unsigned int i = 0; i < prog->ndevices; i++) {
 		prog->devices[i]->eops->close_disk(&prog->devices[i]->disk);
@@ -575,7 +552,7 @@ static void teardown(struct program *prog)
 			if (prog->engines[k][p])
 				engine_ops(k)->destroy(prog->engines[k][p]);
 	for (unsigned int p = 0; p < prog->opt.ncpus; p++)
-		vu_poller_destroy(prog->pollers[p].poller);
+		vu_poller_destroy(prog->poller_list[p]);
 	vu_loop_destroy(prog->loop);
 }
 
@@ -596,8 +573,7 @@ int main(int argc, char **argv)
 			.name = name, .mode = prog.opt.poll_mode, .idle_us = prog.opt.idle_us,
 			.cpu = prog.opt.cpus[p],
 		};
-		prog.pollers[p].poller = prog.poller_list[p] = vu_poller_create(&pc);
-		prog.pollers[p].cpu = prog.opt.cpus[p];
+		prog.poller_list[p] = vu_poller_create(&pc);
 		if (!prog.poller_list[p]) {
 			vu_err("cannot create a poller: %s", strerror(errno));
 			ret = 1;
@@ -620,13 +596,13 @@ int main(int argc, char **argv)
 	}
 	for (unsigned int i = 0; i < prog.ndevices; i++)
 		report_device(prog.devices[i]);
-	for (unsigned int p = 0; p < prog.opt.ncpus; p++) {
-		if (pthread_create(&prog.pollers[p].thread, NULL, poller_main, &prog.pollers[p])) {
+	for (; prog.nstarted < prog.opt.ncpus; prog.nstarted++) {
+		if (pthread_create(&prog.poller_threads[prog.nstarted], NULL, vu_poller_thread,
+				   prog.poller_list[prog.nstarted])) {
 			vu_err("cannot start a poller thread");
 			ret = 1;
 			goto out;
 		}
-		prog.pollers[p].started = true;
 	}
 	ret = vu_loop_run(prog.loop, on_sighup, &prog) ? 1 : 0;
 out:

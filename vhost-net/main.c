@@ -320,14 +320,10 @@ static void parse_args(struct options *o, int argc, char **argv)
 			default_mac(v->socket_path, &v->mac);
 	}
 	if (!o->ncpus) {
-		cpu_set_t allowed;
+		int cpu = vu_first_allowed_cpu();
 
-		sched_getaffinity(0, sizeof(allowed), &allowed);
-		for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-			if (CPU_ISSET(cpu, &allowed)) {
-				o->cpus[o->ncpus++] = cpu;
-				break;
-			}
+		if (cpu >= 0)
+			o->cpus[o->ncpus++] = cpu;
 	}
 }
 

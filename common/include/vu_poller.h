@@ -20,7 +20,8 @@
  * and vq->runnable afresh.
  *
  * The library does not create threads: the daemon calls vu_poller_run()
- * on a thread it created and pinned.
+ * on a thread it created and pinned, or gives vu_poller_thread() to
+ * pthread_create(), which pins the thread and runs the loop.
  */
 #ifndef VU_POLLER_H
 #define VU_POLLER_H
@@ -121,5 +122,19 @@ void vu_poller_get_stats(const struct vu_poller *p, struct vu_poller_stats *st);
  * not exist or is not in the process's allowed set.
  */
 int vu_pin_thread(int cpu);
+
+/*
+ * Start routine for a poller's own thread: pthread_create(&t, NULL,
+ * vu_poller_thread, p).  Pins the thread to vu_poller_cpu(p) unless that
+ * is -1 (a warning if it cannot, and the poller runs unpinned), then runs
+ * the loop until vu_poller_stop(p).  Returns NULL.
+ */
+void *vu_poller_thread(void *p);
+
+/*
+ * The lowest-numbered CPU the calling thread may run on (its affinity
+ * mask): the default CPU of a daemon given none.  The CPU, or -errno.
+ */
+int vu_first_allowed_cpu(void);
 
 #endif

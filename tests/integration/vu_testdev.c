@@ -121,27 +121,6 @@ static const struct vu_dev_ops td_ops = {
 	.queue_process = td_process,
 };
 
-struct poller_thread {
-	struct vu_poller *p;
-	int cpu;
-	pthread_t t;
-};
-
-static void *poller_main(void *arg)
-{
-	struct poller_thread *pt = arg;
-	int ret;
-
-	if (pt->cpu >= 0) {
-		ret = vu_pin_thread(pt->cpu);
-		if (ret)
-			fprintf(stderr, "vu-testdev: cannot pin a poller to CPU %d: %s\n", pt->cpu,
-				strerror(-ret));
-	}
-	vu_poller_run(pt->p);
-	return NULL;
-}
-
 static void on_sighup(void *arg)
 {
 	struct testdev *td = arg;
@@ -191,7 +170,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vu_endpoint_config ecfg = { .mode = VU_EP_SERVER };
-	struct poller_thread pt[MAX_POLLERS];
+	pthread_t threads[MAX_POLLERS];
 	struct vu_poller *plist[MAX_POLLERS] = { NULL };
 	enum vu_poll_mode mode = VU_POLL_ADAPTIVE;
 	uint32_t idle_us = VU_POLL_DEFAULT_IDLE_US;
@@ -239,9 +218,8 @@ int main(int argc, char **argv)
 		struct vu_poller_config pc = { .name = "testpoller", .mode = mode, .idle_us = idle_us,
 					       .cpu = cpus[i] };
 
-		pt[i].p = plist[i] = vu_poller_create(&pc);
-		pt[i].cpu = cpus[i];
-		if (!pt[i].p) {
+		plist[i] = vu_poller_create(&pc);
+		if (!plist[i]) {
 			fprintf(stderr, "vu-testdev: cannot create poller %u: %s\n", i, strerror(errno));
 			goto out_pollers;
 		}
@@ -255,7 +233,7 @@ int main(int argc, char **argv)
 	if (!ep)
 		goto out_dev;
 	for (started = 0; started < np; started++) {
-		if (pthread_create(&pt[started].t, NULL, poller_main, &pt[started])) {
+		if (pthread_create(&threads[started], NULL, vu_poller_thread, plist[started])) {
 			fprintf(stderr, "vu-testdev: cannot start poller %u\n", started);
 			goto out_threads;
 		}
@@ -266,8 +244,8 @@ out_threads:
 	vu_endpoint_destroy(ep);
 	vu_dev_destroy(td.dev);
 	for (unsigned int i = 0; i < started; i++) {
-		vu_poller_stop(pt[i].p);
-		pthread_join(pt[i].t, NULL);
+		vu_poller_stop(plist[i]);
+		pthread_join(threads[i], NULL);
 	}
 	td.dev = NULL;
 out_dev:
