@@ -8,13 +8,7 @@
 dev=$(vu_wait_netdev 30) || vu_fail "no network interface"
 me=$(vu_arg ip 10.0.0.1)
 peer=$(vu_arg peer 10.0.0.254)
-ip link set "$dev" up || vu_fail "cannot bring $dev up"
-ip addr add "$me/24" dev "$dev" || vu_fail "cannot add $me to $dev"
-n=0
-while ! ping -c 1 -W 1 "$peer" >/dev/null 2>&1; do
-	n=$((n + 1))
-	[ "$n" -lt 90 ] || vu_fail "no answer from $peer"
-done
+vu_net_up "$dev" "$me" "$peer"
 vu_log "ping $peer ok"
 ping -c 2 -s 20000 "$peer" >/dev/null || vu_fail "no answer to 20000-byte pings"
 dd if=/dev/urandom of=/tmp/f bs=65536 count=40 2>/dev/null

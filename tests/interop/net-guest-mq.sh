@@ -30,13 +30,7 @@ vu_log "$dev queues: $queues; XPS CPU masks: tx-0 $(cat "$q/tx-0/xps_cpus" 2>/de
 	"tx-1 $(cat "$q/tx-1/xps_cpus" 2>/dev/null) (up $(cut -d" " -f1 /proc/uptime) s)"
 [ "$queues" = "rx-0 rx-1 tx-0 tx-1" ] || vu_fail "$dev has queues $queues, not two pairs"
 
-ip link set "$dev" up || vu_fail "cannot bring $dev up"
-ip addr add "$me/24" dev "$dev" || vu_fail "cannot add $me to $dev"
-n=0
-while ! ping -c 1 -W 1 "$peer" >/dev/null 2>&1; do
-	n=$((n + 1))
-	[ "$n" -lt 90 ] || vu_fail "no answer from $peer"
-done
+vu_net_up "$dev" "$me" "$peer"
 vu_log "ping $peer ok (up $(cut -d" " -f1 /proc/uptime) s)"
 
 # Pings from both CPUs at once.

@@ -7,13 +7,7 @@
 dev=$(vu_wait_netdev 30) || vu_fail "no network interface"
 me=$(vu_arg ip 10.0.0.1)
 peer=$(vu_arg peer 10.0.0.2)
-ip link set "$dev" up || vu_fail "cannot bring $dev up"
-ip addr add "$me/24" dev "$dev" || vu_fail "cannot add $me to $dev"
-n=0
-while ! ping -c 1 -W 1 "$peer" >/dev/null 2>&1; do
-	n=$((n + 1))
-	[ "$n" -lt 90 ] || vu_fail "no answer from $peer"
-done
+vu_net_up "$dev" "$me" "$peer"
 vu_log "reached $peer"
 n=0
 while ping -c 1 -W 1 "$peer" >/dev/null 2>&1; do
@@ -22,11 +16,7 @@ while ping -c 1 -W 1 "$peer" >/dev/null 2>&1; do
 	sleep 0.5
 done
 vu_log "lost $peer"
-n=0
-while ! ping -c 1 -W 1 "$peer" >/dev/null 2>&1; do
-	n=$((n + 1))
-	[ "$n" -lt 120 ] || vu_fail "no answer from $peer after the backend restarted"
-done
+vu_wait_ping "$peer" 120 || vu_fail "no answer from $peer after the backend restarted"
 vu_log "reached $peer again"
 sleep 10
 exit 0

@@ -9,13 +9,7 @@
 dev=$(vu_wait_netdev 30) || vu_fail "no network interface"
 me=$(vu_arg ip 10.0.0.1)
 peer=$(vu_arg peer 10.0.0.2)
-ip link set "$dev" up || vu_fail "cannot bring $dev up"
-ip addr add "$me/24" dev "$dev" || vu_fail "cannot add $me to $dev"
-n=0
-while ! ping -c 1 -W 1 "$peer" >/dev/null 2>&1; do
-	n=$((n + 1))
-	[ "$n" -lt 90 ] || vu_fail "no answer from $peer"
-done
+vu_net_up "$dev" "$me" "$peer"
 vu_log "ping $peer ok"
 ping -c 2 -s 8000 "$peer" >/dev/null || vu_fail "no answer to 8000-byte pings"
 if [ "$(vu_arg role send)" = recv ]; then

@@ -35,7 +35,7 @@
 # '.' become '_'). vutimeout=SECS arms a watchdog in the guest. vutest=shell
 # starts an interactive shell instead (for debugging by hand only).
 # Test scripts source /lib/vutest.sh for helpers (vu_fail, vu_wait_blk,
-# vu_arg, ...); see the library text below.
+# vu_arg, vu_net_up, ...); see the library text below.
 #
 # Idempotent: does nothing when OUTDIR already holds an image built from the
 # same inputs (this script, the test scripts, busybox, the kernel package,
@@ -324,6 +324,24 @@ vu_wait_netdev() {
 		_n=$((_n - 1))
 		sleep 0.1
 	done
+}
+
+# vu_wait_ping ADDR [TRIES]: until ADDR answers a ping; at most TRIES
+# (default 90) pings of up to 1 s each, then returns 1.
+vu_wait_ping() {
+	_n=0
+	while ! ping -c 1 -W 1 "$1" >/dev/null 2>&1; do
+		_n=$((_n + 1))
+		[ "$_n" -lt "${2:-90}" ] || return 1
+	done
+}
+
+# vu_net_up DEV ADDR PEER: bring network interface DEV up with ADDR/24 and
+# wait (vu_wait_ping) until PEER answers; vu_fail if any of it fails.
+vu_net_up() {
+	ip link set "$1" up || vu_fail "cannot bring $1 up"
+	ip addr add "$2/24" dev "$1" || vu_fail "cannot add $2 to $1"
+	vu_wait_ping "$3" || vu_fail "no answer from $3"
 }
 EOF
 
