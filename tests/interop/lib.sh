@@ -56,6 +56,51 @@ vu_stop() {
 VU_DAEMON_CPU=0
 VU_PEER_CPU=$(( $(nproc) > 1 ? 1 : 0 ))
 
+# vu_guest_and_qemu qemu72|qemu10 WORKDIR: the start of the meson interop
+# tests' runners (run-blk-qemu.sh, net-run-qemu.sh). Makes sure the guest
+# image is in WORKDIR/guest (guest/build-guest.sh, which does nothing when it
+# is up to date) and sets VU_QEMU to the QEMU binary asked for:
+#   qemu72  Debian's qemu-system-x86_64 from PATH (7.2 on Debian 12);
+#   qemu10  QEMU 10.0 from bookworm-backports, unpacked into WORKDIR/qemu10
+#           by scripts/get-qemu10.sh (nothing installed; reused once there).
+# Exits the script: 1 if the image cannot be built or there is no system
+# QEMU (the suite could not run), 77 (skipped, the reason printed) if QEMU
+# 10 cannot be had (no network, no backports), 2 for another name.
+vu_guest_and_qemu() {
+	local which=$1 workdir=$2 me=${0##*/}
+	local src
+	src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	mkdir -p "$workdir"
+	echo "${me%.sh}: guest image in $workdir/guest"
+	if ! "$src/tests/interop/guest/build-guest.sh" "$workdir/guest" \
+		>"$workdir/build-guest.log" 2>&1; then
+		cat "$workdir/build-guest.log" >&2
+		echo "${me%.sh}: cannot build the guest image (see above); the interop suite cannot run" >&2
+		exit 1
+	fi
+	tail -n 1 "$workdir/build-guest.log"
+	case "$which" in
+	qemu72)
+		VU_QEMU=$(command -v qemu-system-x86_64) || {
+			echo "${me%.sh}: no qemu-system-x86_64 in PATH (install qemu-system-x86: scripts/install-deps.sh)" >&2
+			exit 1
+		}
+		;;
+	qemu10)
+		if ! "$src/scripts/get-qemu10.sh" "$workdir/qemu10" >"$workdir/get-qemu10.log" 2>&1; then
+			echo "${me%.sh}: SKIP: scripts/get-qemu10.sh could not provide QEMU 10:"
+			grep -E 'get-qemu10:|^E:|^W:|rror' "$workdir/get-qemu10.log" | tail -n 5 | sed 's/^/  /'
+			exit 77
+		fi
+		VU_QEMU=$workdir/qemu10/qemu-system-x86_64
+		;;
+	*)
+		echo "${me%.sh}: no QEMU called '$which' (qemu72 or qemu10)" >&2
+		exit 2
+		;;
+	esac
+}
+
 # ---- Helpers of the QEMU interop suites (test-blk-qemu.sh,
 # test-blk-rbd-qemu.sh).
 

@@ -5,49 +5,22 @@
 #
 # What the meson tests net-qemu72 and net-qemu10 (suite 'interop') run, as
 # run-blk-qemu.sh does for vhost-blk: makes sure the guest image is in
-# WORKDIR/guest (guest/build-guest.sh, a no-op when it is up to date), picks
-# the QEMU, and runs test-net-qemu.sh BUILDDIR WORKDIR/guest QEMU.
-#   qemu72  Debian's qemu-system-x86_64 from PATH (7.2 on Debian 12);
-#   qemu10  QEMU 10.0 unpacked into WORKDIR/qemu10 by scripts/get-qemu10.sh;
-#           its devices use packed rings.  Skipped (77) if it cannot be had.
+# WORKDIR/guest and picks the QEMU (lib.sh's vu_guest_and_qemu: a QEMU 10
+# that cannot be had skips the test, status 77), then runs test-net-qemu.sh
+# BUILDDIR WORKDIR/guest QEMU.  With qemu10 the devices use packed rings.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-SRCROOT=$(cd "$HERE/../.." && pwd)
 if [ $# -ne 3 ]; then
 	echo "usage: $0 qemu72|qemu10 BUILDDIR WORKDIR" >&2
 	exit 2
 fi
-which=$1
-builddir=$2
-workdir=$3
-mkdir -p "$workdir"
-
-if ! "$HERE/guest/build-guest.sh" "$workdir/guest" >"$workdir/build-guest-net.log" 2>&1; then
-	cat "$workdir/build-guest-net.log" >&2
-	echo "net-run-qemu: cannot build the guest image (see above)" >&2
-	exit 1
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+vu_guest_and_qemu "$1" "$3"
+if [ "$1" = qemu10 ]; then
+	export NET_QEMU_DEVOPTS=${NET_QEMU_DEVOPTS:-,packed=on}
 fi
 
-case "$which" in
-qemu72)
-	qemu=$(command -v qemu-system-x86_64) || {
-		echo "net-run-qemu: no qemu-system-x86_64 in PATH" >&2
-		exit 1
-	}
-	;;
-qemu10)
-	if ! "$SRCROOT/scripts/get-qemu10.sh" "$workdir/qemu10" >"$workdir/get-qemu10-net.log" 2>&1; then
-		echo "net-run-qemu: SKIP: scripts/get-qemu10.sh could not provide QEMU 10"
-		exit 77
-	fi
-	qemu=$workdir/qemu10/qemu-system-x86_64
-	export NET_QEMU_DEVOPTS=${NET_QEMU_DEVOPTS:-,packed=on}
-	;;
-*)
-	echo "usage: $0 qemu72|qemu10 BUILDDIR WORKDIR" >&2
-	exit 2
-	;;
-esac
-
-exec "$HERE/test-net-qemu.sh" "$builddir" "$workdir/guest" "$qemu"
+# Not exec: lib.sh's EXIT trap removes its VU_TMP; the status is the test's.
+"$HERE/test-net-qemu.sh" "$2" "$3/guest" "$VU_QEMU"
