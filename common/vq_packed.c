@@ -79,14 +79,15 @@ static int walk_indirect(struct vu_vq *vq, struct vu_chain *c, const struct vrin
 
 /*
  * Walk the chain whose head is at ring slot `idx` (already seen
- * available).  Fills c, c->ndescs, c->id; saves the copied descriptors
- * in descs (for inflight tracking).  0 or -errno (bad chain; c->ndescs
- * and c->id still say how to return it).
+ * available, and copied into *head).  Fills c, c->ndescs, c->id; saves
+ * the copied descriptors in descs (for inflight tracking).  0 or -errno
+ * (bad chain; c->ndescs and c->id still say how to return it).
  */
-static int walk_chain(struct vu_vq *vq, struct vu_chain *c, uint16_t idx, bool wrap,
-		      struct vring_packed_desc *descs, uint16_t *ndescs_saved, uint16_t max_saved)
+static int walk_chain(struct vu_vq *vq, struct vu_chain *c, const struct vring_packed_desc *head,
+		      uint16_t idx, bool wrap, struct vring_packed_desc *descs,
+		      uint16_t *ndescs_saved, uint16_t max_saved)
 {
-	struct vring_packed_desc d;
+	struct vring_packed_desc d = *head;
 	uint32_t count = 0;
 	int err = 0;
 
@@ -108,8 +109,8 @@ static int walk_chain(struct vu_vq *vq, struct vu_chain *c, uint16_t idx, bool w
 				err = -EINVAL;
 				break;
 			}
+			desc_copy(&d, &vq->gpdesc[idx]);
 		}
-		desc_copy(&d, &vq->gpdesc[idx]);
 		if (count < max_saved)
 			descs[count] = d;
 		count++;
@@ -177,14 +178,29 @@ static int pop_resubmit(struct vu_vq *vq, struct vu_chain *c)
 	return ret ? ret : 1;
 }
 
+/* A chain of one direct descriptor d, the usual case: walk_chain() without the loop. */
+static inline int chain_one(struct vu_vq *vq, struct vu_chain *c, const struct vring_packed_desc *d)
+{
+	int err = vq_chain_one(vq, c, d->addr, d->len, d->flags & VRING_DESC_F_WRITE);
+
+	c->ndescs = 1;
+	c->id = d->id;
+	if (err == 0 && vu_unlikely(d->id >= vq->size)) {
+		vq_report_bad_chain(vq, "buffer id %u >= queue size %u", d->id, vq->size);
+		err = -EINVAL;
+	}
+	return err;
+}
+
 #define SAVED_MAX 64
 
 int vq_packed_pop(struct vu_vq *vq, struct vu_chain *c)
 {
-	struct vring_packed_desc saved[SAVED_MAX];
+	struct vring_packed_desc saved[SAVED_MAX], head;
 
 	for (uint32_t tries = 0; tries <= vq->size; tries++) {
 		uint16_t flags, nsaved, idx = vq->last_avail_idx;
+		const struct vring_packed_desc *descs = saved;
 		bool wrap = vq->avail_wrap;
 		int ret;
 
@@ -205,7 +221,14 @@ int vq_packed_pop(struct vu_vq *vq, struct vu_chain *c)
 		flags = le16toh(vu_load_acquire16(&vq->gpdesc[idx].flags));
 		if (!desc_is_avail(flags, wrap))
 			return 0;
-		ret = walk_chain(vq, c, idx, wrap, saved, &nsaved, SAVED_MAX);
+		desc_copy(&head, &vq->gpdesc[idx]);
+		if (vu_likely(!(head.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))) {
+			ret = chain_one(vq, c, &head);
+			descs = &head;
+			nsaved = 1;
+		} else {
+			ret = walk_chain(vq, c, &head, idx, wrap, saved, &nsaved, SAVED_MAX);
+		}
 		advance(&vq->last_avail_idx, &vq->avail_wrap, c->ndescs, vq->size);
 		if (vq->inflight) {
 			if (c->ndescs > SAVED_MAX && ret == 0) {
@@ -213,7 +236,7 @@ int vq_packed_pop(struct vu_vq *vq, struct vu_chain *c)
 						    c->ndescs);
 				ret = -E2BIG;
 			}
-			c->inflight_slot = vu_inflight_packed_get(vq->inflight, saved, nsaved);
+			c->inflight_slot = vu_inflight_packed_get(vq->inflight, descs, nsaved);
 		}
 		if (vu_likely(ret == 0)) {
 			vq->stats.popped++;

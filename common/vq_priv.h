@@ -46,6 +46,15 @@ static inline int vq_map_buffer(struct vu_vq *vq, struct vu_chain *c, uint64_t a
 	return vu_mem_map_iov(mem, addr, len, c->iov, c->gpa, n, c->max);
 }
 
+/* Report a buffer vq_map_buffer() refused (bad chain); returns err. */
+static inline int vq_chain_map_failed(struct vu_vq *vq, uint64_t addr, uint32_t len, int err)
+{
+	vq_report_bad_chain(vq, "buffer gpa 0x%llx len %u %s", (unsigned long long)addr, len,
+			    err == -ENOBUFS ? "needs more segments than the device takes"
+					    : "is outside guest memory");
+	return err;
+}
+
 /*
  * Append a buffer of a descriptor to the chain after checking it: a
  * readable buffer may not follow a writable one, lengths may not overflow
@@ -73,13 +82,8 @@ static inline int vq_chain_add(struct vu_vq *vq, struct vu_chain *c, uint64_t ad
 	if (len == 0)
 		return 0;
 	ret = vq_map_buffer(vq, c, addr, len, &n);
-	if (vu_unlikely(ret)) {
-		vq_report_bad_chain(vq, "buffer gpa 0x%llx len %u %s",
-				    (unsigned long long)addr, len,
-				    ret == -ENOBUFS ? "needs more segments than the device takes"
-						    : "is outside guest memory");
-		return ret;
-	}
+	if (vu_unlikely(ret))
+		return vq_chain_map_failed(vq, addr, len, ret);
 	if (writable)
 		c->nin = (uint16_t)(n - c->nout);
 	else
@@ -89,6 +93,35 @@ static inline int vq_chain_add(struct vu_vq *vq, struct vu_chain *c, uint64_t ad
 overflow:
 	vq_report_bad_chain(vq, "total %s length exceeds 4 GiB (B.17)", writable ? "writable" : "readable");
 	return -EOVERFLOW;
+}
+
+/*
+ * Make c the chain of one direct descriptor (the usual case for network
+ * buffers): vq_chain_add() into an empty chain, inline.  Nothing can
+ * precede the buffer or overflow; it must be in guest memory.  0 or
+ * -errno (bad chain).
+ */
+static inline __attribute__((always_inline)) int vq_chain_one(struct vu_vq *vq, struct vu_chain *c,
+							      uint64_t addr, uint32_t len,
+							      bool writable)
+{
+	unsigned int n = 0;
+	int ret;
+
+	c->nout = c->nin = 0;
+	c->out_len = writable ? 0 : len;
+	c->in_len = writable ? len : 0;
+	if (len == 0)
+		return 0;
+	ret = vq_map_buffer(vq, c, addr, len, &n);
+	if (vu_unlikely(ret))
+		return vq_chain_map_failed(vq, addr, len, ret);
+	/* One segment, or more where the buffer spans regions. */
+	if (writable)
+		c->nin = (uint16_t)n;
+	else
+		c->nout = (uint16_t)n;
+	return 0;
 }
 
 /* Dirty-log the bytes written into a completed chain's writable part. */

@@ -61,19 +61,17 @@ static int walk_indirect(struct vu_vq *vq, struct vu_chain *c,
 /* Walk the chain starting at head into c.  0 or -errno (bad chain). */
 static int walk_chain(struct vu_vq *vq, struct vu_chain *c, uint16_t head)
 {
-	uint32_t size = vq->size, count = 0;
-	uint16_t i = head;
+	uint32_t size = vq->size, count = 1;
 	struct vring_desc d;
 	int ret;
 
+	desc_copy(&d, &vq->gdesc[head]);
+	/* One direct descriptor, the usual case: no loop. */
+	if (vu_likely(!(d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))))
+		return vq_chain_one(vq, c, d.addr, d.len, d.flags & VRING_DESC_F_WRITE);
 	c->nout = c->nin = 0;
 	c->out_len = c->in_len = 0;
 	for (;;) {
-		if (vu_unlikely(++count > size)) {
-			vq_report_bad_chain(vq, "chain at head %u loops (more than %u descriptors)", head, size);
-			return -ELOOP;
-		}
-		desc_copy(&d, &vq->gdesc[i]);
 		if (d.flags & VRING_DESC_F_INDIRECT) {
 			const struct vring_desc *gtable;
 
@@ -110,7 +108,11 @@ static int walk_chain(struct vu_vq *vq, struct vu_chain *c, uint16_t head)
 			vq_report_bad_chain(vq, "descriptor next %u beyond the ring of %u", d.next, size);
 			return -EINVAL;
 		}
-		i = d.next;
+		if (vu_unlikely(++count > size)) {
+			vq_report_bad_chain(vq, "chain at head %u loops (more than %u descriptors)", head, size);
+			return -ELOOP;
+		}
+		desc_copy(&d, &vq->gdesc[d.next]);
 	}
 }
 

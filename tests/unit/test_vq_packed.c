@@ -352,6 +352,15 @@ static const struct pchain_case pchain_cases[] = {
 	  false, 2, 2 },
 	/* B.11: buffer running from a region into the hole */
 	{ "buffer r0 into hole", 0, { { R0_END - 8, 16, 0, 2 } }, 1, { { 0 } }, 0, false, 1, 2 },
+	/* One descriptor (the pop's fast path): writable, across two regions */
+	{ "one writable descriptor spans r1 and r2", 0, { { FG_R2_GPA - 0x10, 0x20, WR, 5 } }, 1,
+	  { { 0 } }, 0, true, 1, 5, 0, 2, 0, 0x20, { { FG_R2_GPA - 0x10, 0x10 }, { FG_R2_GPA, 0x10 } } },
+	/* One descriptor of length 0, address in the hole: accepted, no iovec */
+	{ "one zero-length descriptor", 0, { { FG_HOLE_GPA, 0, WR, 6 } }, 1, { { 0 } }, 0,
+	  true, 1, 6, 0, 0, 0, 0, { { 0 } } },
+	/* B.12: one writable descriptor beyond guest memory */
+	{ "one writable buffer past memory", 0, { { FG_MEM_END, 64, WR, 3 } }, 1, { { 0 } }, 0,
+	  false, 1, 3 },
 };
 
 static void write_pcase(struct t *t, const struct pchain_case *c)

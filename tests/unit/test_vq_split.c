@@ -140,6 +140,13 @@ static const struct chain_case chain_cases[] = {
 	{ "buffer spans r1 and r2", 0,
 	  { { 0, FG_R2_GPA - 0x10, 0x20, 0, 0 } }, 1, { { 0 } }, 0, 0, 0,
 	  true, 2, 0, 0x20, 0, { { FG_R2_GPA - 0x10, 0x10 }, { FG_R2_GPA, 0x10 } } },
+	/* One descriptor (the pop's fast path): writable, across two regions */
+	{ "one writable descriptor spans r1 and r2", 0,
+	  { { 0, FG_R2_GPA - 0x10, 0x20, WR, 0 } }, 1, { { 0 } }, 0, 0, 0,
+	  true, 0, 2, 0, 0x20, { { FG_R2_GPA - 0x10, 0x10 }, { FG_R2_GPA, 0x10 } } },
+	/* One descriptor of length 0, address in the hole: accepted, no iovec */
+	{ "one zero-length descriptor", 0, { { 0, FG_HOLE_GPA, 0, WR, 0 } }, 1, { { 0 } }, 0, 0, 0,
+	  true, 0, 0, 0, 0, { { 0 } } },
 	/* B.11: the full chain fits the iov array exactly */
 	{ "exactly max segments", 0,
 	  { { 0, B, 1, NEXT, 1 }, { 1, FG_R2_GPA - 1, 2, WR, 0 } }, 2, { { 0 } }, 0, 0, 3,
@@ -212,6 +219,8 @@ static const struct chain_case chain_cases[] = {
 	{ "buffer r0 into hole", 0, { { 0, R0_END - 8, 16, WR, 0 } }, 1, { { 0 } }, 0, 0, 0, false },
 	/* B.11: buffer past the end of guest memory */
 	{ "buffer past memory", 0, { { 0, FG_MEM_END - 8, 16, 0, 0 } }, 1, { { 0 } }, 0, 0, 0, false },
+	/* B.12: one writable descriptor beyond guest memory (fast path) */
+	{ "one writable buffer past memory", 0, { { 0, FG_MEM_END, 64, WR, 0 } }, 1, { { 0 } }, 0, 0, 0, false },
 	/* B.11: gpa + len wraps 64 bits */
 	{ "buffer gpa wraps", 0, { { 0, UINT64_MAX - 7, 16, 0, 0 } }, 1, { { 0 } }, 0, 0, 0, false },
 	/* B.17: more segments than the device's iov array */
