@@ -113,6 +113,8 @@ struct net_ring_pos {
 /* A guest RX buffer taken from the ring and not yet used. */
 struct net_rx_chain {
 	struct vu_chain c;
+	struct net_ring_pos start;     /* the ring position it was taken at */
+	uint64_t bad_after;            /* the queue's stats.bad_chains just after */
 	struct iovec iov[NET_RX_CHAIN_IOV];
 	uint64_t gpa[NET_RX_CHAIN_IOV];
 };
@@ -130,8 +132,6 @@ struct net_rxq {
 	uint16_t pend_head, pend_n;
 	struct net_rx_chain *chains;   /* NET_RX_MAX_CHAINS, while started */
 	uint16_t held_head, held_n;    /* popped, unused chains: chains[head..head+n) */
-	struct net_ring_pos rewind_pos; /* where the first held chain starts */
-	bool rewind_ok;                /* the held chains are contiguous there */
 	uint32_t held_slots;           /* ring slots the held chains took */
 	/* Negotiated, set when the queue starts (control thread, quiesced). */
 	uint8_t hdr_len;

@@ -274,7 +274,7 @@ int net_offload_from_guest(struct rte_mbuf *m, const struct virtio_net_hdr *h, u
 	uint32_t ptype, l4start, hdrs, payload;
 	bool tcp, udp, v4, v6;
 
-	if (gso == VIRTIO_NET_HDR_GSO_NONE && !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+	if (!net_offload_from_guest_needed(h))
 		return 0;
 	if (!(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
 		return bad(why);          /* GSO without a partial checksum */
@@ -470,7 +470,7 @@ int net_offload_egress(struct rte_mbuf *m, uint64_t capa, const struct rte_gso_c
 	int n = 1;
 
 	out[0] = m;
-	if (!(f & (RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_SEG)))
+	if (!net_offload_egress_needed(m))
 		return 1;
 	if (f & RTE_MBUF_F_TX_TCP_SEG) {
 		bool v4 = f & RTE_MBUF_F_TX_IPV4;

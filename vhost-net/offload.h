@@ -21,6 +21,7 @@
 #ifndef NET_OFFLOAD_H
 #define NET_OFFLOAD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <linux/virtio_net.h>
 
@@ -46,6 +47,13 @@
 int net_offload_from_guest(struct rte_mbuf *m, const struct virtio_net_hdr *h, uint64_t features,
 			   enum net_drop *why);
 
+/* Whether h asks for anything (a partial checksum, segmentation): without
+ * it net_offload_from_guest() has nothing to check and returns 0. */
+static inline bool net_offload_from_guest_needed(const struct virtio_net_hdr *h)
+{
+	return h->gso_type != VIRTIO_NET_HDR_GSO_NONE || (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+}
+
 /*
  * Prepare m for an egress port that can do capa (NET_CAN_*): segments
  * what the port cannot segment (with gso's pools; gso->gso_size is set
@@ -56,6 +64,12 @@ int net_offload_from_guest(struct rte_mbuf *m, const struct virtio_net_hdr *h, u
 int net_offload_egress(struct rte_mbuf *m, uint64_t capa, const struct rte_gso_ctx *gso,
 		       struct rte_mbuf **out, unsigned int max, enum net_drop *why);
 
+/* Whether net_offload_egress() has work for m: without it m goes as it is. */
+static inline bool net_offload_egress_needed(const struct rte_mbuf *m)
+{
+	return m->ol_flags & (RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_SEG);
+}
+
 /*
  * The virtio_net_hdr for m on its way to a guest that can do capa (m was
  * prepared by net_offload_egress() for that capa): GSO fields for a TCP
@@ -63,6 +77,13 @@ int net_offload_egress(struct rte_mbuf *m, uint64_t capa, const struct rte_gso_c
  * DATA_VALID for a checksum known good.  num_buffers is left 0.
  */
 void net_offload_to_guest(const struct rte_mbuf *m, uint64_t capa, struct virtio_net_hdr *h);
+
+/* Whether m's header for a guest can be other than all zero (the flags
+ * net_offload_to_guest() looks at). */
+static inline bool net_offload_to_guest_needed(const struct rte_mbuf *m)
+{
+	return m->ol_flags & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK);
+}
 
 /* The NET_CAN_* a guest offers as an egress, from its negotiated features. */
 uint64_t net_offload_guest_capa(uint64_t features);

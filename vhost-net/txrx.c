@@ -153,7 +153,8 @@ static struct rte_mbuf *chain_to_mbuf(struct net_worker *w, const struct net_txq
 		off += chunk;
 		left -= (uint32_t)chunk;
 	}
-	if (left || net_offload_from_guest(m, &hdr.hdr, q->features, why)) {
+	if (left || (net_offload_from_guest_needed(&hdr.hdr) &&
+		     net_offload_from_guest(m, &hdr.hdr, q->features, why))) {
 		if (left)
 			*why = NET_DROP_BAD_HEADER;
 		rte_pktmbuf_free(m);
@@ -212,34 +213,17 @@ static inline struct net_ring_pos pos_now(const struct vu_vq *vq)
 	return (struct net_ring_pos){ vq->last_avail_idx, vq->avail_wrap };
 }
 
-static inline bool pos_eq(const struct vu_vq *vq, struct net_ring_pos a, struct net_ring_pos b)
+/* Move a ring position back by slots (slots <= size). */
+static inline void pos_back(const struct vu_vq *vq, struct net_ring_pos *p, uint32_t slots)
 {
-	return a.idx == b.idx && (!vq->packed || a.wrap == b.wrap);
-}
-
-/* Move a ring position by slots (|slots| <= size) in either direction. */
-static inline void pos_move(const struct vu_vq *vq, struct net_ring_pos *p, int32_t slots)
-{
-	int32_t v;
-
 	if (!vq->packed) {
-		p->idx = (uint16_t)(p->idx + slots);
-		return;
-	}
-	v = (int32_t)p->idx + slots;
-	if (v >= (int32_t)vq->size) {
-		v -= (int32_t)vq->size;
-		p->wrap = !p->wrap;
-	} else if (v < 0) {
-		v += (int32_t)vq->size;
+		p->idx = (uint16_t)(p->idx - slots);
+	} else if (p->idx >= slots) {
+		p->idx = (uint16_t)(p->idx - slots);
+	} else {
+		p->idx = (uint16_t)(p->idx + vq->size - slots);
 		p->wrap = !p->wrap;
 	}
-	p->idx = (uint16_t)v;
-}
-
-static inline uint32_t chain_slots(const struct vu_vq *vq, const struct vu_chain *c)
-{
-	return vq->packed ? c->ndescs : 1;
 }
 
 static inline struct net_rx_chain *held(struct net_rxq *q, unsigned int j)
@@ -249,70 +233,63 @@ static inline struct net_rx_chain *held(struct net_rxq *q, unsigned int j)
 
 /*
  * Take one more guest buffer and hold it.  NULL if the ring is empty, the
- * queue broke, or NET_RX_MAX_CHAINS are held.
+ * queue broke, or NET_RX_MAX_CHAINS are held.  The chain remembers where
+ * it starts and how many bad chains the walker had completed (it skips
+ * and completes them itself) when it was taken: rx_release() needs both.
  */
-static struct net_rx_chain *rx_pop(struct net_rxq *q, struct vu_vq *vq)
+static inline struct net_rx_chain *rx_pop(struct net_rxq *q, struct vu_vq *vq)
 {
+	uint64_t bad = vq->stats.bad_chains;
 	struct net_rx_chain *rc;
-	struct net_ring_pos before, expect;
-	uint32_t slots;
 
 	if (q->held_n == NET_RX_MAX_CHAINS)
 		return NULL;
 	rc = held(q, q->held_n);
-	before = pos_now(vq);
+	rc->start = pos_now(vq);
 	if (vu_vq_pop(vq, &rc->c) <= 0)
 		return NULL;
-	slots = chain_slots(vq, &rc->c);
-	expect = before;
-	pos_move(vq, &expect, (int32_t)slots);
-	if (q->held_n == 0) {
-		/* Where this chain starts (bad chains the walker skipped and
-		 * completed before it are behind us). */
-		q->rewind_pos = pos_now(vq);
-		pos_move(vq, &q->rewind_pos, -(int32_t)slots);
-		q->rewind_ok = true;
-		q->held_slots = 0;
-	} else if (!pos_eq(vq, expect, pos_now(vq))) {
-		/* A completed bad chain sits between held ones. */
-		q->rewind_ok = false;
+	if (vu_unlikely(vq->stats.bad_chains != bad)) {
+		/* Bad chains were completed before it: it starts its own
+		 * slots back from where the walker stopped. */
+		rc->start = pos_now(vq);
+		pos_back(vq, &rc->start, vq->packed ? rc->c.ndescs : 1);
 	}
-	q->held_slots += slots;
+	rc->bad_after = vq->stats.bad_chains;
+	q->held_slots += vq->packed ? rc->c.ndescs : 1;
 	q->held_n++;
 	return rc;
 }
 
 /* The first k held buffers were completed. */
-static void rx_consume(struct net_rxq *q, struct vu_vq *vq, unsigned int k)
+static inline void rx_consume(struct net_rxq *q, struct vu_vq *vq, unsigned int k)
 {
-	for (unsigned int j = 0; j < k; j++) {
-		uint32_t slots = chain_slots(vq, &held(q, j)->c);
-
-		pos_move(vq, &q->rewind_pos, (int32_t)slots);
-		q->held_slots -= slots;
+	if (vq->packed) {
+		for (unsigned int j = 0; j < k; j++)
+			q->held_slots -= held(q, j)->c.ndescs;
+	} else {
+		q->held_slots -= k;
 	}
 	q->held_head = (uint16_t)((q->held_head + k) % NET_RX_MAX_CHAINS);
 	q->held_n = (uint16_t)(q->held_n - k);
-	if (!q->held_n)
-		q->held_head = 0;
 }
 
 /*
  * Give back the buffers still held: move the ring position back to where
- * the first of them starts, so that they are taken again later.  Where
- * that is not exact (a bad chain was completed between them, or inflight
- * tracking records what was taken), complete them empty instead.
+ * the first of them starts, so that they are taken again later.  That is
+ * exact when the walker completed no bad chain since the first was taken
+ * (none sits between or after them), and inflight tracking does not
+ * record what was taken; otherwise complete them empty instead.
  */
 static void rx_release(struct net_rxq *q, struct vu_vq *vq)
 {
-	struct net_ring_pos end = q->rewind_pos;
+	const struct net_rx_chain *first;
 
 	if (!q->held_n)
 		return;
-	pos_move(vq, &end, (int32_t)q->held_slots);
-	if (q->rewind_ok && !vq->inflight && pos_eq(vq, end, pos_now(vq))) {
-		vq->last_avail_idx = q->rewind_pos.idx;
-		vq->avail_wrap = q->rewind_pos.wrap;
+	first = held(q, 0);
+	if (!vq->inflight && vq->stats.bad_chains == first->bad_after) {
+		vq->last_avail_idx = first->start.idx;
+		vq->avail_wrap = first->start.wrap;
 	} else {
 		for (unsigned int j = 0; j < q->held_n; j++)
 			vu_vq_push(vq, &held(q, j)->c, 0);
@@ -378,10 +355,18 @@ void net_rxq_stop(struct net_rxq *q)
 
 /* ---- guest RX: packets ---- */
 
-/* The next packet for the guest, made fit for its offloads; NULL if none. */
+/*
+ * The next packet for the guest, made fit for its offloads; NULL if none.
+ * A packet without offload requests is delivered from the stash as it is;
+ * the others are prepared into pend (software segmentation may make
+ * several packets of one).
+ */
 static struct rte_mbuf *rx_peek(struct net_worker *w, struct net_rxq *q)
 {
-	while (q->pend_head == q->pend_n) {
+	if (q->pend_head < q->pend_n)
+		return q->pend[q->pend_head];
+	for (;;) {
+		struct rte_mbuf *m;
 		enum net_drop why;
 		int n;
 
@@ -392,17 +377,28 @@ static struct rte_mbuf *rx_peek(struct net_worker *w, struct net_rxq *q)
 			if (!q->stash_n)
 				return NULL;
 		}
-		n = net_offload_egress(q->stash[q->stash_head++], q->egress_capa, &w->gso, q->pend,
-				       NET_GSO_MAX_SEGS, &why);
-		q->pend_head = 0;
-		q->pend_n = 0;
+		m = q->stash[q->stash_head];
+		if (vu_likely(!net_offload_egress_needed(m)))
+			return m;
+		q->stash_head++;
+		n = net_offload_egress(m, q->egress_capa, &w->gso, q->pend, NET_GSO_MAX_SEGS, &why);
 		if (n < 0) {
 			net_count_drop(q->vp->port, w, why, 1);
 			continue;
 		}
+		q->pend_head = 0;
 		q->pend_n = (uint16_t)n;
+		return q->pend[0];
 	}
-	return q->pend[q->pend_head];
+}
+
+/* The packet rx_peek() returned is gone (delivered or dropped). */
+static inline void rx_next(struct net_rxq *q)
+{
+	if (q->pend_head < q->pend_n)
+		q->pend_head++;
+	else
+		q->stash_head++;
 }
 
 /* Writes a byte stream into the writable parts of the first held chains. */
@@ -445,9 +441,9 @@ static void cursor_write(struct rx_cursor *cur, const uint8_t *src, uint32_t len
 }
 
 /*
- * Deliver m into guest buffers.  Returns 1 (delivered, m freed), 0
- * (dropped and counted, m freed), or -EAGAIN (not enough buffers yet; m
- * kept).  *used counts the buffers completed.
+ * Deliver m into guest buffers.  Returns 1 (delivered; m is the caller's
+ * to free and count), 0 (dropped and counted, m freed), or -EAGAIN (not
+ * enough buffers yet; m kept).  *used counts the buffers completed.
  */
 static int rx_deliver(struct net_worker *w, struct net_rxq *q, struct vu_vq *vq,
 		      struct rte_mbuf *m, unsigned int *used)
@@ -497,7 +493,10 @@ static int rx_deliver(struct net_worker *w, struct net_rxq *q, struct vu_vq *vq,
 		}
 	}
 
-	net_offload_to_guest(m, q->egress_capa, &hdr.hdr);
+	if (vu_likely(!net_offload_to_guest_needed(m)))
+		memset(&hdr.hdr, 0, sizeof(hdr.hdr));
+	else
+		net_offload_to_guest(m, q->egress_capa, &hdr.hdr);
 	hdr.num_buffers = htole16((uint16_t)k);
 	const struct vu_chain *c0 = &held(q, 0)->c;
 
@@ -505,7 +504,9 @@ static int rx_deliver(struct net_worker *w, struct net_rxq *q, struct vu_vq *vq,
 		/* The usual case: one segment into one buffer. */
 		uint8_t *dst = c0->iov[c0->nout].iov_base;
 
-		memcpy(dst, &hdr, q->hdr_len);
+		/* The whole struct, a copy of constant size: behind a 10-byte
+		 * header its last two bytes are overwritten by the frame. */
+		memcpy(dst, &hdr, sizeof(hdr));
 		memcpy(dst + q->hdr_len, rte_pktmbuf_mtod(m, const void *), m->data_len);
 		vu_vq_push(vq, c0, need);
 	} else {
@@ -522,30 +523,51 @@ static int rx_deliver(struct net_worker *w, struct net_rxq *q, struct vu_vq *vq,
 	}
 	rx_consume(q, vq, k);
 	*used += k;
-	struct net_port_stats *st = net_stats(port, w);
-
-	net_stat_add(&st->tx_packets, 1);
-	net_stat_add(&st->tx_bytes, m->pkt_len);
-	net_stat_add(&q->packets, 1);
-	rte_pktmbuf_free(m);
 	return 1;
+}
+
+/* Count and free the packets delivered to the guest. */
+static void rx_done(struct net_worker *w, struct net_rxq *q, struct rte_mbuf **done,
+		    unsigned int n, uint64_t bytes)
+{
+	struct net_port_stats *st = net_stats(q->vp->port, w);
+
+	net_stat_add(&st->tx_packets, n);
+	net_stat_add(&st->tx_bytes, bytes);
+	net_stat_add(&q->packets, n);
+	rte_pktmbuf_free_bulk(done, n);
 }
 
 unsigned int net_guest_rx(struct net_worker *w, struct net_rxq *q, struct vu_vq *vq,
 			  unsigned int budget)
 {
-	unsigned int used = 0, pkts = 0;
+	struct rte_mbuf *done[NET_BURST];
+	unsigned int used = 0, pkts = 0, ndone = 0;
+	uint64_t bytes = 0;
 
 	while (used < budget && pkts < budget) {
 		struct rte_mbuf *m = rx_peek(w, q);
+		int ret;
 
 		if (!m)
 			break;
-		if (rx_deliver(w, q, vq, m, &used) == -EAGAIN)
+		ret = rx_deliver(w, q, vq, m, &used);
+		if (ret == -EAGAIN)
 			break;
-		q->pend_head++;
+		rx_next(q);
 		pkts++;
+		if (!ret)
+			continue;
+		bytes += m->pkt_len;
+		done[ndone++] = m;
+		if (ndone == NET_BURST) {
+			rx_done(w, q, done, ndone, bytes);
+			ndone = 0;
+			bytes = 0;
+		}
 	}
+	if (ndone)
+		rx_done(w, q, done, ndone, bytes);
 	rx_release(q, vq);
 	return pkts > used ? pkts : used;
 }

@@ -181,6 +181,50 @@ static void test_rx_one_buffer(void **state)
 	assert_int_equal(stats_a[0].tx_bytes, 100);
 }
 
+/* Headers in one burst: a packet without offload flags gets an all-zero
+ * header without the offload code, one whose checksum is known good gets
+ * DATA_VALID (for a guest with GUEST_CSUM), in the order they came. */
+static void test_rx_header_per_packet(void **state)
+{
+	static const uint64_t flags[] = { 0, RTE_MBUF_F_RX_L4_CKSUM_GOOD, 0, RTE_MBUF_F_RX_L4_CKSUM_GOOD };
+	struct t *t = *state;
+	struct vu_vq *vq;
+	uint32_t id, len;
+
+	t->g->dev->features |= 1ull << VIRTIO_NET_F_GUEST_CSUM;
+	vq = rx_split(t, 64);
+	for (uint16_t i = 0; i < 4; i++) {
+		struct rte_mbuf *m;
+
+		fill(frame, 80, (uint8_t)i);
+		m = mbuf_of(frame, 80);
+		m->ol_flags = flags[i];
+		assert_int_equal(rte_ring_enqueue(t->q->ring, m), 0);
+		post_split(t, i, 2048);
+	}
+	/* Leftovers of an earlier header must not show through. */
+	memset(fg_ptr(t->g, BUF(0), 4 * 0x1000), 0xa5, 4 * 0x1000);
+	assert_int_equal(rx(t, vq), 4);
+	for (uint16_t i = 0; i < 4; i++) {
+		const struct virtio_net_hdr_mrg_rxbuf *h = hdr_at(t, i);
+
+		assert_true(fg_split_get_used(&t->r, &id, &len));
+		assert_int_equal(id, i);
+		assert_int_equal(len, HDR + 80);
+		assert_int_equal(h->hdr.flags, flags[i] ? VIRTIO_NET_HDR_F_DATA_VALID : 0);
+		assert_int_equal(h->hdr.gso_type, 0);
+		assert_int_equal(h->hdr.hdr_len, 0);
+		assert_int_equal(h->hdr.gso_size, 0);
+		assert_int_equal(h->hdr.csum_start, 0);
+		assert_int_equal(h->hdr.csum_offset, 0);
+		assert_int_equal(le16toh(h->num_buffers), 1);
+		fill(frame, 80, (uint8_t)i);
+		assert_memory_equal(fg_ptr(t->g, BUF(i) + HDR, 80), frame, 80);
+	}
+	assert_int_equal(stats_a[0].tx_packets, 4);
+	assert_int_equal(stats_a[0].tx_bytes, 4 * 80);
+}
+
 /* A queue this worker polls gets its packets at once, not through its
  * ring; what finds no buffer waits, and later packets queue behind it. */
 static void test_rx_direct_delivery(void **state)
@@ -280,6 +324,74 @@ static void test_rx_waits_for_buffers_split(void **state)
 	}
 	assert_int_equal(le16toh(hdr_at(t, 0)->num_buffers), 3);
 	assert_int_equal(stats_a[0].tx_packets, 1);
+}
+
+/*
+ * A packet waiting for buffers while the walker skips bad chains (it
+ * completes them itself, length 0): the buffers taken for the packet are
+ * given back by rewinding only where that cannot take a bad chain again;
+ * otherwise they are completed empty.  Three buffers are posted, one of
+ * them bad (outside guest memory), for a packet that needs three.
+ */
+static void test_rx_give_back_bad_chains(void **state)
+{
+	static const struct {
+		uint16_t bad;            /* which of the three is bad */
+		uint16_t rewind_to;      /* last_avail_idx after the pass */
+		unsigned int nused;      /* chains completed (length 0) ... */
+		uint16_t used[3];        /* ... their ids, in order */
+		uint16_t first;          /* the packet's first buffer in the end */
+	} cases[] = {
+		/* Before the held ones: rewind to the first held one. */
+		{ 0, 1, 1, { 0 }, 1 },
+		/* Between them: the held ones are completed empty. */
+		{ 1, 3, 3, { 1, 0, 2 }, 3 },
+		/* After them (the pop that found the ring empty skipped it):
+		 * rewinding would take it again; completed empty. */
+		{ 2, 3, 3, { 2, 0, 1 }, 3 },
+	};
+	struct t *t = *state;
+
+	for (unsigned int c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct vu_vq *vq = rx_split(t, 64);
+		uint32_t id, len;
+
+		fill(frame, 3000, (uint8_t)c);
+		for (uint16_t i = 0; i < 3; i++) {
+			if (i == cases[c].bad) {
+				fg_split_desc(&t->r, i, FG_MEM_END + 0x1000, 1024, WR, 0);
+				fg_split_publish(&t->r, i);
+			} else {
+				post_split(t, i, 1024);
+			}
+		}
+		enqueue(t, frame, 3000);
+		assert_int_equal(rx(t, vq), 0);
+		assert_int_equal(vq->last_avail_idx, cases[c].rewind_to);
+		for (unsigned int j = 0; j < cases[c].nused; j++) {
+			assert_true(fg_split_get_used(&t->r, &id, &len));
+			assert_int_equal(id, cases[c].used[j]);
+			assert_int_equal(len, 0);
+		}
+		assert_false(fg_split_get_used(&t->r, &id, &len));
+		assert_int_equal(vq->stats.bad_chains, 1);
+		assert_int_equal(stats_a[0].tx_packets, 0);
+		/* The packet still waits; three good buffers more take it. */
+		for (uint16_t i = 3; i < 6; i++)
+			post_split(t, i, 1024);
+		assert_true(rx(t, vq) > 0);
+		assert_int_equal(stats_a[0].tx_packets, 1);
+		for (uint16_t j = 0; j < 3; j++) {
+			assert_true(fg_split_get_used(&t->r, &id, &len));
+			assert_int_equal(id, cases[c].first + j);
+			assert_int_equal(len, j < 2 ? 1024 : HDR + 3000 - 2048);
+		}
+		assert_int_equal(le16toh(hdr_at(t, cases[c].first)->num_buffers), 3);
+		assert_memory_equal(fg_ptr(t->g, BUF(cases[c].first) + HDR, 1024 - HDR), frame, 1024 - HDR);
+		net_rxq_stop(t->q);
+		fg_split_teardown(&t->r);
+		memset(stats_a, 0, sizeof(stats_a));
+	}
 }
 
 static struct vu_vq *rx_packed(struct t *t, uint32_t size)
@@ -645,10 +757,12 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rx_one_buffer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_header_per_packet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_direct_delivery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_mergeable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_waits_for_buffers_split, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_waits_for_buffers_packed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_give_back_bad_chains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_packed_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_no_mrg_too_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_legacy_header, setup, teardown),
