@@ -393,7 +393,18 @@ void net_uplink_send(struct net_worker *w, struct net_uplink *up, struct rte_mbu
 	const unsigned int max = RTE_DIM(w->egress);
 	unsigned int cnt = 0;
 	bool offloads = false;
+	uint16_t plain = 0;
 
+	/* The usual burst, without offload requests or segments the port
+	 * cannot take, goes out as it is. */
+	while (n <= NET_BURST && plain < n && !net_offload_egress_needed(pkts[plain]) &&
+	       (pkts[plain]->nb_segs == 1 || up->multi_seg))
+		plain++;
+	if (plain == n) {
+		if (n)
+			uplink_flush(w, up, pkts, n, false);
+		return;
+	}
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		enum net_drop why;
