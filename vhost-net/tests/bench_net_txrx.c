@@ -90,6 +90,7 @@ int main(int argc, char **argv)
 	struct vu_vq *vq;
 	struct fake_guest *g;
 	struct rte_mbuf *pkts[BURST];
+	struct rte_mempool *unit_pool;
 	unsigned long rounds = 100000, total = 0;
 	uint16_t next = 0;
 	uint32_t len;
@@ -109,7 +110,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "LEN must be 60..%u\n", BUF_STRIDE - HDR);
 		return 2;
 	}
-	if (!eal_fixture_init(63)) {
+	unit_pool = eal_fixture_init(63);
+	if (!unit_pool) {
 		fprintf(stderr, "SKIP: cannot initialise DPDK's EAL\n");
 		return 77;
 	}
@@ -188,5 +190,16 @@ int main(int argc, char **argv)
 	printf("%s %u %s: %lu packets in %lu rounds of %u\n", rx ? "rx" : "tx", len,
 	       is_packed ? "packed" : "split", total, rounds, BURST);
 	net_uplink_destroy(&port_up);
+	if (rx)
+		net_rxq_stop(&vp.rxq[0]);
+	else
+		net_txq_stop(&vp.txq[0]);
+	fg_destroy(g);
+	vu_poller_destroy(w->poller);
+	rte_ring_free(vp.rxq[0].ring);
+	rte_free(w);
+	rte_mempool_free(pool);
+	/* Removes EAL's runtime directory too. */
+	eal_fixture_fini(unit_pool);
 	return 0;
 }
