@@ -16,7 +16,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +25,8 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "vu_poller.h"
 
 #define MAX_COUNT 10000
 
@@ -42,13 +43,9 @@ static void die(const char *what)
 
 static void pin(int cpu)
 {
-	cpu_set_t set;
-
 	if (cpu < 0)
 		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	errno = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	errno = -vu_pin_thread(cpu);
 	if (errno)
 		die("cannot pin to the CPU");
 }

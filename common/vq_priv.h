@@ -46,13 +46,28 @@ static inline int vq_map_buffer(struct vu_vq *vq, struct vu_chain *c, uint64_t a
 	return vu_mem_map_iov(mem, addr, len, c->iov, c->gpa, n, c->max);
 }
 
-/* Report a buffer vq_map_buffer() refused (bad chain); returns err. */
-static inline int vq_chain_map_failed(struct vu_vq *vq, uint64_t addr, uint32_t len, int err)
+/*
+ * Map a non-empty buffer after the chain's segments and count it as
+ * readable or writable (the length is already counted).  0, or -errno
+ * reported as a bad chain.
+ */
+static inline int vq_chain_map(struct vu_vq *vq, struct vu_chain *c, uint64_t addr, uint32_t len,
+			       bool writable)
 {
-	vq_report_bad_chain(vq, "buffer gpa 0x%llx len %u %s", (unsigned long long)addr, len,
-			    err == -ENOBUFS ? "needs more segments than the device takes"
-					    : "is outside guest memory");
-	return err;
+	unsigned int n = (unsigned int)c->nout + c->nin;
+	int ret = vq_map_buffer(vq, c, addr, len, &n);
+
+	if (vu_unlikely(ret)) {
+		vq_report_bad_chain(vq, "buffer gpa 0x%llx len %u %s", (unsigned long long)addr, len,
+				    ret == -ENOBUFS ? "needs more segments than the device takes"
+						    : "is outside guest memory");
+		return ret;
+	}
+	if (writable)
+		c->nin = (uint16_t)(n - c->nout);
+	else
+		c->nout = (uint16_t)n;
+	return 0;
 }
 
 /*
@@ -63,9 +78,6 @@ static inline int vq_chain_map_failed(struct vu_vq *vq, uint64_t addr, uint32_t 
 static inline int vq_chain_add(struct vu_vq *vq, struct vu_chain *c, uint64_t addr,
 			       uint32_t len, bool writable)
 {
-	unsigned int n = (unsigned int)c->nout + c->nin;
-	int ret;
-
 	if (writable) {
 		if (vu_unlikely(len > UINT32_MAX - c->in_len))
 			goto overflow;
@@ -81,14 +93,7 @@ static inline int vq_chain_add(struct vu_vq *vq, struct vu_chain *c, uint64_t ad
 	}
 	if (len == 0)
 		return 0;
-	ret = vq_map_buffer(vq, c, addr, len, &n);
-	if (vu_unlikely(ret))
-		return vq_chain_map_failed(vq, addr, len, ret);
-	if (writable)
-		c->nin = (uint16_t)(n - c->nout);
-	else
-		c->nout = (uint16_t)n;
-	return 0;
+	return vq_chain_map(vq, c, addr, len, writable);
 
 overflow:
 	vq_report_bad_chain(vq, "total %s length exceeds 4 GiB (B.17)", writable ? "writable" : "readable");
@@ -105,23 +110,13 @@ static inline __attribute__((always_inline)) int vq_chain_one(struct vu_vq *vq, 
 							      uint64_t addr, uint32_t len,
 							      bool writable)
 {
-	unsigned int n = 0;
-	int ret;
-
 	c->nout = c->nin = 0;
 	c->out_len = writable ? 0 : len;
 	c->in_len = writable ? len : 0;
 	if (len == 0)
 		return 0;
-	ret = vq_map_buffer(vq, c, addr, len, &n);
-	if (vu_unlikely(ret))
-		return vq_chain_map_failed(vq, addr, len, ret);
 	/* One segment, or more where the buffer spans regions. */
-	if (writable)
-		c->nin = (uint16_t)n;
-	else
-		c->nout = (uint16_t)n;
-	return 0;
+	return vq_chain_map(vq, c, addr, len, writable);
 }
 
 /* Dirty-log the bytes written into a completed chain's writable part. */
