@@ -183,6 +183,24 @@ static int fill_sun(struct sockaddr_un *sun, const char *path)
 	return 0;
 }
 
+/*
+ * bind() creates the socket file with the permissions the umask leaves;
+ * bind under an owner-only umask so that the file is never, even before
+ * the chmod() to the wanted mode, open to others (the umask is the
+ * process's: a file another thread creates meanwhile can only come out
+ * stricter).
+ */
+static int bind_owner_only(int fd, const struct sockaddr_un *sun)
+{
+	mode_t old = umask(0177);
+	int ret = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	int err = errno;
+
+	umask(old);
+	errno = err;
+	return ret;
+}
+
 int vu_listen_unix(const char *path, mode_t mode)
 {
 	struct sockaddr_un sun;
@@ -194,7 +212,7 @@ int vu_listen_unix(const char *path, mode_t mode)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 && errno == EADDRINUSE) {
+	if (bind_owner_only(fd, &sun) < 0 && errno == EADDRINUSE) {
 		/* Replace the file only if nothing listens on it (D.28). */
 		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		struct stat st;
@@ -210,7 +228,7 @@ int vu_listen_unix(const char *path, mode_t mode)
 			ret = -EEXIST;
 		if (!ret && unlink(path) < 0)
 			ret = -errno;
-		if (!ret && bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+		if (!ret && bind_owner_only(fd, &sun) < 0)
 			ret = -errno;
 		if (ret)
 			goto err;
