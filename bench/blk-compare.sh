@@ -220,14 +220,8 @@ for (eng, rw) in sorted({(c[0], c[1]) for c in cases}):
                       for w in ("ceiling", "ceiling-raw") if R.get(("ceiling", "randread", qd, w))]
                 vals.append("%.0f" % max(cs) if cs else "NaN")
                 f.write("%d %s\n" % (qd, " ".join(vals)))
-print()
-print("All runs (round, engine, rw, qd, side, IOPS, p50 ns, p99 ns, p99.9 ns):")
-print()
-print("```")
-for line in open(runs):
-    print(line.rstrip("\n"))
-print("```")
 PY
+append_runs "$summary" "round, engine, rw, qd, side, IOPS, p50 ns, p99 ns, p99.9 ns" "$RUNS"
 echo
 cat "$summary"
 

@@ -178,14 +178,8 @@ if a:
     print()
     print("For reference, vhost-blk --engine null --poll always: %.1f%% of a core idle, first request after idle %.1f us."
           % (a[0][0], a[0][1]))
-print()
-print("All runs (round, side, idle CPU %, first ns, probe median ns, polled p50 ns):")
-print()
-print("```")
-for line in open(res):
-    print(line.rstrip("\n"))
-print("```")
 PY
+append_runs "$summary" "round, side, idle CPU %, first ns, probe median ns, polled p50 ns" "$RES"
 echo
 cat "$summary"
 n=$(wc -l <"$RES")

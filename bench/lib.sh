@@ -201,6 +201,12 @@ bench_common_opt() {
 	esac
 }
 
+# Append the raw runs to a summary: "All runs (CAPTION):" and RUNS as a
+# code block.
+append_runs() { # summary caption runs
+	{ echo; echo "All runs ($2):"; echo; echo '```'; cat "$3"; echo '```'; } >>"$1"
+}
+
 # The stamp in the names of saved results: RESULTS_STAMP, or today's
 # date (YYYYMMDD).
 results_stamp() {

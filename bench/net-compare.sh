@@ -158,21 +158,21 @@ testpmd_stop() { # NAME
 	rm -rf "/var/run/dpdk/vu-netbench-$$-$1" "$WORK/$1.in"
 	printf -v "PID_$1" %s ""
 }
-# wait_for FILE PATTERN SECS PID: until a line of FILE matches PATTERN
-# (fails early if PID died).
+# count_of FILE PATTERN: lines of FILE matching PATTERN.
+count_of() { grep -c -- "$2" "$1" 2>/dev/null || true; }
+# wait_for FILE PATTERN SECS PID [N]: until N (default 1) lines of FILE
+# match PATTERN (fails early if PID died).
 wait_for() {
 	local i
-	for i in $(seq $(($3 * 20))); do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
+	for i in $(seq $(($3 * 40))); do
+		[ "$(count_of "$1" "$2")" -ge "${5:-1}" ] && return 0
 		kill -0 "$4" 2>/dev/null || break
-		sleep 0.05
+		sleep 0.025
 	done
 	note "timed out waiting for '$2' in ${1##*/}:"
 	tail -15 "$1" | sed 's/^/    /' >&2
 	return 1
 }
-# count_of FILE PATTERN: lines of FILE matching PATTERN.
-count_of() { grep -c -- "$2" "$1" 2>/dev/null || true; }
 
 BPID=
 # backend_start WHO DIR PKTLEN: ours (vhost-net) or dpdk (testpmd with the
@@ -229,10 +229,10 @@ peer_rate() {
 	n=$(count_of "$log" "Tx-pps:")
 	sleep "$warmup"
 	pmd "$name" "show port stats 0"
-	wait_for_count "$log" "Tx-pps:" $((n + 1)) "${!pid}" || return 1
+	wait_for "$log" "Tx-pps:" 20 "${!pid}" $((n + 1)) || return 1
 	sleep "$runtime"
 	pmd "$name" "show port stats 0"
-	wait_for_count "$log" "Tx-pps:" $((n + 2)) "${!pid}" || return 1
+	wait_for "$log" "Tx-pps:" 20 "${!pid}" $((n + 2)) || return 1
 	awk -v dir="$dir" '
 		/NIC statistics for port 0/ { b++ }
 		/RX-packets:/ { rx[b] = $2 }
@@ -243,17 +243,6 @@ peer_rate() {
 			if (dir == "tx") print txpps[b], tx[b] - tx[b - 1]
 			else print rxpps[b], rx[b] - rx[b - 1]
 		}' "$log"
-}
-wait_for_count() { # FILE PATTERN N PID
-	local i
-	for i in $(seq 800); do
-		[ "$(count_of "$1" "$2")" -ge "$3" ] && return 0
-		kill -0 "$4" 2>/dev/null || break
-		sleep 0.025
-	done
-	note "no answer to 'show port stats' in ${1##*/}:"
-	tail -15 "$1" | sed 's/^/    /' >&2
-	return 1
 }
 
 # One measurement: start the back-end, then the peer, measure, stop both;
@@ -378,14 +367,8 @@ import os
 if os.path.exists(work + "/failed"):
     print()
     print("Runs that failed twice (no rate; left out): %s." % ", ".join(l.strip() for l in open(work + "/failed")))
-print()
-print("All runs (round, direction, frame bytes, ring, side, pps, packets in the interval, 1-min load):")
-print()
-print("```")
-for line in open(runs):
-    print(line.rstrip("\n"))
-print("```")
 PY
+append_runs "$summary" "round, direction, frame bytes, ring, side, pps, packets in the interval, 1-min load" "$RUNS"
 echo
 cat "$summary"
 
