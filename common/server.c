@@ -188,16 +188,14 @@ static int fill_sun(struct sockaddr_un *sun, const char *path)
  * bind under an owner-only umask so that the file is never, even before
  * the chmod() to the wanted mode, open to others (the umask is the
  * process's: a file another thread creates meanwhile can only come out
- * stricter).
+ * stricter).  0 or -errno.
  */
 static int bind_owner_only(int fd, const struct sockaddr_un *sun)
 {
 	mode_t old = umask(0177);
-	int ret = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
-	int err = errno;
+	int ret = bind(fd, (const struct sockaddr *)sun, sizeof(*sun)) < 0 ? -errno : 0;
 
 	umask(old);
-	errno = err;
 	return ret;
 }
 
@@ -212,7 +210,8 @@ int vu_listen_unix(const char *path, mode_t mode)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind_owner_only(fd, &sun) < 0 && errno == EADDRINUSE) {
+	ret = bind_owner_only(fd, &sun);
+	if (ret == -EADDRINUSE) {
 		/* Replace the file only if nothing listens on it (D.28). */
 		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		struct stat st;
@@ -228,12 +227,11 @@ int vu_listen_unix(const char *path, mode_t mode)
 			ret = -EEXIST;
 		if (!ret && unlink(path) < 0)
 			ret = -errno;
-		if (!ret && bind_owner_only(fd, &sun) < 0)
-			ret = -errno;
+		if (!ret)
+			ret = bind_owner_only(fd, &sun);
 		if (ret)
 			goto err;
-	} else if (errno && access(path, F_OK) != 0) {
-		ret = -errno;
+	} else if (ret) {
 		goto err;
 	}
 	if (chmod(path, mode ? mode : 0600) < 0 || listen(fd, 1) < 0) {
