@@ -401,6 +401,80 @@ static inline void rx_next(struct net_rxq *q)
 		q->stash_head++;
 }
 
+/*
+ * Put the virtio-net header (10 or 12 bytes) at dst, storing only where the
+ * buffer does not hold it already.  A driver that recycles its buffers
+ * (DPDK's virtio PMD) finds its last header there, on a line its CPU has
+ * just read: a load shares that line, a store would take it back.  DPDK's
+ * vhost library compares before storing for the same reason.
+ */
+static inline void hdr_put(uint8_t *dst, const struct virtio_net_hdr_mrg_rxbuf *hdr,
+			   unsigned int len)
+{
+	if (len == sizeof(*hdr)) {
+		if (memcmp(dst, hdr, sizeof(*hdr)))
+			memcpy(dst, hdr, sizeof(*hdr));
+	} else if (memcmp(dst, &hdr->hdr, sizeof(hdr->hdr))) {
+		memcpy(dst, &hdr->hdr, sizeof(hdr->hdr));
+	}
+}
+
+/*
+ * Packets that each fit the first buffer of one held chain (the usual case),
+ * given buffers but not yet written: the first n held chains are theirs, in
+ * order.  rx_batch_flush() writes them all, completes their buffers and frees
+ * them.  Writing a burst's headers and frames back to back lets the misses
+ * on the guest's lines (its CPU read them last) overlap, where writing
+ * each packet between taking buffers stalled the worker on every one.
+ */
+struct rx_batch {
+	unsigned int n;
+	uint64_t bytes;
+	struct rte_mbuf *m[NET_BURST];
+	struct virtio_net_hdr_mrg_rxbuf hdr[NET_BURST];
+};
+
+/* Count and free the packets delivered to the guest. */
+static void rx_done(struct net_worker *w, struct net_rxq *q, struct rte_mbuf **done,
+		    unsigned int n, uint64_t bytes)
+{
+	struct net_port_stats *st = net_stats(q->vp->port, w);
+
+	net_stat_add(&st->tx_packets, n);
+	net_stat_add(&st->tx_bytes, bytes);
+	net_stat_add(&q->packets, n);
+	rte_pktmbuf_free_bulk(done, n);
+}
+
+static void rx_batch_flush(struct net_worker *w, struct net_rxq *q, struct vu_vq *vq,
+			   struct rx_batch *b)
+{
+	unsigned int i;
+
+	if (!b->n)
+		return;
+	for (i = 0; i < b->n; i++) {
+		const struct vu_chain *c = &held(q, i)->c;
+		uint8_t *dst = c->iov[c->nout].iov_base;
+
+		hdr_put(dst, &b->hdr[i], q->hdr_len);
+		memcpy(dst + q->hdr_len, rte_pktmbuf_mtod(b->m[i], const void *), b->m[i]->data_len);
+	}
+	/* In order: the ring may be IN_ORDER. */
+	for (i = 0; i < b->n; i++)
+		vu_vq_push(vq, &held(q, i)->c, q->hdr_len + b->m[i]->data_len);
+	rx_consume(q, vq, b->n);
+	rx_done(w, q, b->m, b->n, b->bytes);
+	b->n = 0;
+	b->bytes = 0;
+}
+
+/* Whether no more buffers can be held for one packet. */
+static inline bool rx_held_full(const struct net_rxq *q, const struct vu_vq *vq)
+{
+	return q->held_n == NET_RX_MAX_CHAINS || q->held_slots >= vq->size;
+}
+
 /* Writes a byte stream into the writable parts of the first held chains. */
 struct rx_cursor {
 	struct net_rxq *q;
@@ -440,13 +514,26 @@ static void cursor_write(struct rx_cursor *cur, const uint8_t *src, uint32_t len
 	}
 }
 
+/* The virtio-net header for m in k buffers. */
+static inline void rx_hdr_fill(const struct net_rxq *q, struct rte_mbuf *m, unsigned int k,
+			       struct virtio_net_hdr_mrg_rxbuf *hdr)
+{
+	if (vu_likely(!net_offload_to_guest_needed(m)))
+		memset(&hdr->hdr, 0, sizeof(hdr->hdr));
+	else
+		net_offload_to_guest(m, q->egress_capa, &hdr->hdr);
+	hdr->num_buffers = htole16((uint16_t)k);
+}
+
 /*
- * Deliver m into guest buffers.  Returns 1 (delivered; m is the caller's
- * to free and count), 0 (dropped and counted, m freed), or -EAGAIN (not
- * enough buffers yet; m kept).  *used counts the buffers completed.
+ * Deliver m into the held chains from b->n on.  Returns 1 (delivered, or
+ * added to b), 0 (dropped and counted, m freed), or -EAGAIN (not enough
+ * buffers yet; m kept).  *used counts the buffers given to packets.  b is
+ * flushed before any buffer is completed here, so that buffers complete in
+ * the order they were taken.
  */
 static int rx_deliver(struct net_worker *w, struct net_rxq *q, struct vu_vq *vq,
-		      struct rte_mbuf *m, unsigned int *used)
+		      struct rx_batch *b, struct rte_mbuf *m, unsigned int *used)
 {
 	struct net_port *port = q->vp->port;
 	uint32_t need = q->hdr_len + m->pkt_len, have = 0;
@@ -458,11 +545,12 @@ static int rx_deliver(struct net_worker *w, struct net_rxq *q, struct vu_vq *vq,
 		for (;;) {
 			const struct vu_chain *c;
 
-			if (!q->held_n && !rx_pop(q, vq))
+			if (q->held_n == b->n && !rx_pop(q, vq))
 				return -EAGAIN;
-			c = &held(q, 0)->c;
+			c = &held(q, b->n)->c;
 			if (c->in_len >= need)
 				break;
+			rx_batch_flush(w, q, vq, b);
 			if (c->in_len < (uint32_t)q->hdr_len + RTE_ETHER_HDR_LEN) {
 				/* No frame fits it: give it back empty. */
 				vu_vq_push(vq, c, 0);
@@ -479,8 +567,10 @@ static int rx_deliver(struct net_worker *w, struct net_rxq *q, struct vu_vq *vq,
 		k = 1;
 	} else {
 		for (k = 0; have < need; k++) {
-			if (k == q->held_n) {
-				if (q->held_n == NET_RX_MAX_CHAINS || q->held_slots >= vq->size) {
+			if (b->n + k == q->held_n) {
+				if (rx_held_full(q, vq))
+					rx_batch_flush(w, q, vq, b);
+				if (rx_held_full(q, vq)) {
 					/* More than the guest's buffers can ever hold. */
 					net_count_drop(port, w, NET_DROP_TOO_BIG, 1);
 					rte_pktmbuf_free(m);
@@ -489,85 +579,59 @@ static int rx_deliver(struct net_worker *w, struct net_rxq *q, struct vu_vq *vq,
 				if (!rx_pop(q, vq))
 					return -EAGAIN;
 			}
-			have += held(q, k)->c.in_len;
+			have += held(q, b->n + k)->c.in_len;
 		}
 	}
 
-	if (vu_likely(!net_offload_to_guest_needed(m)))
-		memset(&hdr.hdr, 0, sizeof(hdr.hdr));
-	else
-		net_offload_to_guest(m, q->egress_capa, &hdr.hdr);
-	hdr.num_buffers = htole16((uint16_t)k);
-	const struct vu_chain *c0 = &held(q, 0)->c;
+	const struct vu_chain *c0 = &held(q, b->n)->c;
 
 	if (k == 1 && m->nb_segs == 1 && c0->nin && c0->iov[c0->nout].iov_len >= need) {
-		/* The usual case: one segment into one buffer. */
-		uint8_t *dst = c0->iov[c0->nout].iov_base;
-
-		/* The whole struct, a copy of constant size: behind a 10-byte
-		 * header its last two bytes are overwritten by the frame. */
-		memcpy(dst, &hdr, sizeof(hdr));
-		memcpy(dst + q->hdr_len, rte_pktmbuf_mtod(m, const void *), m->data_len);
-		vu_vq_push(vq, c0, need);
-	} else {
-		cur.q = q;
-		cur.nchains = k;
-		cur.chain = cur.iov = 0;
-		cur.off = 0;
-		memset(cur.written, 0, k * sizeof(cur.written[0]));
-		cursor_write(&cur, (const uint8_t *)&hdr, q->hdr_len);
-		for (const struct rte_mbuf *seg = m; seg; seg = seg->next)
-			cursor_write(&cur, rte_pktmbuf_mtod(seg, const uint8_t *), seg->data_len);
-		for (unsigned int j = 0; j < k; j++)
-			vu_vq_push(vq, &held(q, j)->c, cur.written[j]);
+		/* The usual case: one segment into one buffer, written with
+		 * the rest of the batch. */
+		rx_hdr_fill(q, m, 1, &b->hdr[b->n]);
+		b->m[b->n++] = m;
+		b->bytes += m->pkt_len;
+		(*used)++;
+		if (b->n == NET_BURST)
+			rx_batch_flush(w, q, vq, b);
+		return 1;
 	}
+	/* Its buffers are now the first k held chains. */
+	rx_batch_flush(w, q, vq, b);
+	rx_hdr_fill(q, m, k, &hdr);
+	cur.q = q;
+	cur.nchains = k;
+	cur.chain = cur.iov = 0;
+	cur.off = 0;
+	memset(cur.written, 0, k * sizeof(cur.written[0]));
+	cursor_write(&cur, (const uint8_t *)&hdr, q->hdr_len);
+	for (const struct rte_mbuf *seg = m; seg; seg = seg->next)
+		cursor_write(&cur, rte_pktmbuf_mtod(seg, const uint8_t *), seg->data_len);
+	for (unsigned int j = 0; j < k; j++)
+		vu_vq_push(vq, &held(q, j)->c, cur.written[j]);
 	rx_consume(q, vq, k);
 	*used += k;
+	rx_done(w, q, &m, 1, m->pkt_len);
 	return 1;
-}
-
-/* Count and free the packets delivered to the guest. */
-static void rx_done(struct net_worker *w, struct net_rxq *q, struct rte_mbuf **done,
-		    unsigned int n, uint64_t bytes)
-{
-	struct net_port_stats *st = net_stats(q->vp->port, w);
-
-	net_stat_add(&st->tx_packets, n);
-	net_stat_add(&st->tx_bytes, bytes);
-	net_stat_add(&q->packets, n);
-	rte_pktmbuf_free_bulk(done, n);
 }
 
 unsigned int net_guest_rx(struct net_worker *w, struct net_rxq *q, struct vu_vq *vq,
 			  unsigned int budget)
 {
-	struct rte_mbuf *done[NET_BURST];
-	unsigned int used = 0, pkts = 0, ndone = 0;
-	uint64_t bytes = 0;
+	unsigned int used = 0, pkts = 0;
+	struct rx_batch b;
 
+	b.n = 0;
+	b.bytes = 0;
 	while (used < budget && pkts < budget) {
 		struct rte_mbuf *m = rx_peek(w, q);
-		int ret;
 
-		if (!m)
-			break;
-		ret = rx_deliver(w, q, vq, m, &used);
-		if (ret == -EAGAIN)
+		if (!m || rx_deliver(w, q, vq, &b, m, &used) == -EAGAIN)
 			break;
 		rx_next(q);
 		pkts++;
-		if (!ret)
-			continue;
-		bytes += m->pkt_len;
-		done[ndone++] = m;
-		if (ndone == NET_BURST) {
-			rx_done(w, q, done, ndone, bytes);
-			ndone = 0;
-			bytes = 0;
-		}
 	}
-	if (ndone)
-		rx_done(w, q, done, ndone, bytes);
+	rx_batch_flush(w, q, vq, &b);
 	rx_release(q, vq);
 	return pkts > used ? pkts : used;
 }

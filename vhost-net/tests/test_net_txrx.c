@@ -6,7 +6,8 @@
  *    lengths, data), a packet waiting for buffers (the ones taken for it
  *    are given back to the ring, split and packed), buffers too small
  *    without mergeable buffers, the legacy 10-byte header, packed ring
- *    wrap, software segmentation for a guest without TSO;
+ *    wrap, software segmentation for a guest without TSO, buffers
+ *    completed in order around batched one-buffer packets;
  *  - guest TX: a frame spread over descriptors, header offloads, and
  *    hostile chains (shorter than the header, runt frames, bad headers),
  *    each completed with length 0 and counted;
@@ -296,6 +297,91 @@ static void test_rx_mergeable(void **state)
 	assert_false(fg_split_get_used(&t->r, &id, &len));
 	/* The fourth buffer is still the guest's, not taken. */
 	assert_int_equal(vq->last_avail_idx, 3);
+}
+
+/*
+ * Buffers complete in the order they were taken (the ring may be
+ * IN_ORDER) while one-buffer packets are written in batches: packets that
+ * need two buffers in the middle, more than a batch in one pass, and a
+ * packet left waiting for buffers behind written ones.
+ */
+static void test_rx_batch_order(void **state)
+{
+	enum { N = 38, BIG = 5 };
+	struct t *t = *state;
+	struct vu_vq *vq = rx_split(t, 128);
+	uint32_t id, len;
+
+	for (uint16_t i = 0, b = 0; i < N; i++) {
+		uint32_t n = i == BIG ? 1500 : 60 + i;
+
+		fill(frame, n, (uint8_t)i);
+		enqueue(t, frame, n);
+		post_split(t, b++, i == BIG ? 1024 : 2048);
+		if (i == BIG)
+			post_split(t, b++, 1024);
+	}
+	fill(frame, 70, 0xee);
+	enqueue(t, frame, 70); /* no buffer for it yet */
+	assert_int_equal(rx(t, vq), N + 1);
+	for (uint16_t i = 0, b = 0; i < N; i++) {
+		uint32_t n = i == BIG ? 1500 : 60 + i;
+
+		fill(frame, n, (uint8_t)i);
+		assert_true(fg_split_get_used(&t->r, &id, &len));
+		assert_int_equal(id, b);
+		assert_int_equal(le16toh(hdr_at(t, b)->num_buffers), i == BIG ? 2 : 1);
+		if (i != BIG) {
+			assert_int_equal(len, HDR + n);
+			assert_memory_equal(fg_ptr(t->g, BUF(b) + HDR, n), frame, n);
+			b++;
+			continue;
+		}
+		assert_int_equal(len, 1024);
+		assert_memory_equal(fg_ptr(t->g, BUF(b) + HDR, 1024 - HDR), frame, 1024 - HDR);
+		assert_true(fg_split_get_used(&t->r, &id, &len));
+		assert_int_equal(id, b + 1);
+		assert_int_equal(len, HDR + n - 1024);
+		assert_memory_equal(fg_ptr(t->g, BUF(b + 1), len), frame + 1024 - HDR, len);
+		b += 2;
+	}
+	assert_false(fg_split_get_used(&t->r, &id, &len));
+	assert_int_equal(stats_a[0].tx_packets, N);
+	assert_int_equal(vq->last_avail_idx, N + 1);
+	post_split(t, N + 1, 2048);
+	assert_int_equal(rx(t, vq), 1);
+	assert_true(fg_split_get_used(&t->r, &id, &len));
+	assert_int_equal(id, N + 1);
+	assert_int_equal(len, HDR + 70);
+	assert_int_equal(stats_a[0].tx_packets, N + 1);
+}
+
+/* Without mergeable buffers, a buffer too small for any frame is given
+ * back empty between written ones, in its place. */
+static void test_rx_batch_small_buffer(void **state)
+{
+	static const uint32_t size[] = { 2048, 20, 2048 };
+	struct t *t = *state;
+	struct vu_vq *vq;
+	uint32_t id, len;
+
+	t->g->dev->features &= ~(1ull << VIRTIO_NET_F_MRG_RXBUF);
+	vq = rx_split(t, 64);
+	for (uint16_t i = 0; i < 3; i++) {
+		fill(frame, 100, (uint8_t)i);
+		enqueue(t, frame, 100);
+		post_split(t, i, size[i]);
+	}
+	rx(t, vq);
+	for (uint16_t i = 0; i < 3; i++) {
+		assert_true(fg_split_get_used(&t->r, &id, &len));
+		assert_int_equal(id, i);
+		assert_int_equal(len, i == 1 ? 0 : HDR + 100);
+	}
+	fill(frame, 100, 1);
+	assert_memory_equal(fg_ptr(t->g, BUF(2) + HDR, 100), frame, 100);
+	assert_false(fg_split_get_used(&t->r, &id, &len));
+	assert_int_equal(stats_a[0].tx_packets, 2);
 }
 
 /* Not enough buffers: the ones taken go back, the packet waits. */
@@ -760,6 +846,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rx_header_per_packet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_direct_delivery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_mergeable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_batch_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_batch_small_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_waits_for_buffers_split, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_waits_for_buffers_packed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_give_back_bad_chains, setup, teardown),
