@@ -129,6 +129,31 @@ static inline void set_avail_event(struct vu_vq *vq)
 		    sizeof(uint16_t));
 }
 
+/* Heads whose descriptors are prefetched when the avail index moves. */
+#define PREFETCH_HEADS 32
+
+/*
+ * Start loading the descriptors of the heads the driver just made
+ * available.  Its CPU wrote them last: walking the chains one at a time
+ * waits for each miss in turn, where these loads overlap.  A hint only,
+ * whatever the index says (slots are masked, heads checked): take_head()
+ * checks the index, and reads and checks every head again.
+ */
+static void prefetch_heads(const struct vu_vq *vq, uint16_t avail_idx)
+{
+	uint16_t n = (uint16_t)(avail_idx - vq->last_avail_idx);
+
+	if (n > PREFETCH_HEADS)
+		n = PREFETCH_HEADS;
+	for (uint16_t i = 0; i < n; i++) {
+		uint16_t slot = (uint16_t)(vq->last_avail_idx + i) & (uint16_t)(vq->size - 1);
+		uint16_t head = le16toh(vu_load_relaxed16(&vq->gavail->ring[slot]));
+
+		if (head < vq->size)
+			__builtin_prefetch(&vq->gdesc[head]);
+	}
+}
+
 /* Next head from the avail ring, NO_HEAD if empty, or -EIO (broken). */
 static int take_head(struct vu_vq *vq)
 {
@@ -146,6 +171,7 @@ static int take_head(struct vu_vq *vq)
 		if (avail_idx == vq->last_avail_idx)
 			return NO_HEAD;
 		vq->shadow_avail_idx = avail_idx;
+		prefetch_heads(vq, avail_idx);
 	}
 	if (vu_unlikely((uint16_t)(avail_idx - vq->last_avail_idx) > vq->size)) {
 		vu_err("%s queue %u: guest moved avail index from %u to %u (queue size %u)",
