@@ -932,7 +932,8 @@ static void setup(struct job *j)
 static inline unsigned int fill(struct job *j, struct queue *q, uint64_t now)
 {
 	unsigned int n = 0;
-	unsigned int pflags = j->o.indirect ? VUF_POST_INDIRECT : 0;
+	/* The batch becomes visible at the kick below, in one index store. */
+	unsigned int pflags = VUF_POST_BATCH | (j->o.indirect ? VUF_POST_INDIRECT : 0);
 
 	while (q->nfree) {
 		uint16_t idx = q->free[q->nfree - 1];

@@ -99,6 +99,7 @@ struct vuf_vq {
 	uint16_t num_free;
 	uint16_t free_head;     /* split: free descriptor list; packed: free id list */
 	uint16_t avail_idx;     /* split: free-running avail idx; packed: next slot */
+	uint16_t avail_pub;     /* split: the avail->idx last stored */
 	uint32_t num_added;     /* entries (split) or slots (packed) since the last kick */
 	bool avail_wrap;        /* packed */
 	bool packed;
@@ -1127,6 +1128,7 @@ static void vq_init_state(struct vuf_vq *vq)
 	vq->num_free = vq->size;
 	vq->free_head = 0;
 	vq->avail_idx = 0;
+	vq->avail_pub = 0;
 	vq->last_used = 0;
 	vq->avail_wrap = true;
 	vq->used_wrap = true;
@@ -1393,8 +1395,26 @@ static void fill_indirect(struct vuf_vq *vq, uint16_t slot, const struct vuf_seg
 	*gpa = vq->indirect_gpa + off;
 }
 
+/*
+ * VUF_POST_BATCH chains on a split ring are published at the kick, or
+ * once this many wait: one index store per batch, and the device can
+ * start on a long batch before it is all posted.  (vu-blkgen at QD 32
+ * against vhost-blk null: per chain 3.7, per kick 5.1, every 8 5.8 M
+ * IOPS with the CPUs on different L3s; 14.2, 13.0 and 14.7 on one.)
+ */
+#define VUF_BATCH_PUBLISH 8
+
+/* Descriptors and ring entries before the index (device: acquire of avail->idx). */
+static void split_publish(struct vuf_vq *vq)
+{
+	if (vq->avail_pub != vq->avail_idx) {
+		vu_store_release16(&vq->gavail->idx, htole16(vq->avail_idx));
+		vq->avail_pub = vq->avail_idx;
+	}
+}
+
 static int split_post(struct vuf_vq *vq, const struct vuf_seg *segs, unsigned int nsegs,
-		      uint64_t cookie, bool indirect)
+		      uint64_t cookie, bool indirect, bool batch)
 {
 	unsigned int n = indirect ? 1 : nsegs;
 	uint16_t head = vq->free_head, idx = head, last = head;
@@ -1436,8 +1456,8 @@ static int split_post(struct vuf_vq *vq, const struct vuf_seg *segs, unsigned in
 
 	vq->gavail->ring[vq->avail_idx & (vq->size - 1)] = htole16(head);
 	vq->avail_idx++;
-	/* Descriptors and ring entry before the index (device: acquire of avail->idx). */
-	vu_store_release16(&vq->gavail->idx, htole16(vq->avail_idx));
+	if (!batch || (uint16_t)(vq->avail_idx - vq->avail_pub) >= VUF_BATCH_PUBLISH)
+		split_publish(vq);
 	vq->num_added++;
 	return 0;
 }
@@ -1514,7 +1534,7 @@ int vuf_vq_post_flags(struct vuf_vq *vq, const struct vuf_seg *segs, unsigned in
 	if (vu_unlikely(!indirect && nsegs > vq->size))
 		return -EINVAL;
 	ret = vq->packed ? packed_post(vq, segs, nsegs, cookie, indirect)
-			 : split_post(vq, segs, nsegs, cookie, indirect);
+			 : split_post(vq, segs, nsegs, cookie, indirect, flags & VUF_POST_BATCH);
 	if (vu_likely(ret == 0)) {
 		vq->inflight++;
 		vq->stats.posted++;
@@ -1587,6 +1607,8 @@ int vuf_vq_kick(struct vuf_vq *vq)
 
 	if (!vq->num_added)
 		return 0;
+	if (!vq->packed)
+		split_publish(vq);
 	/* Publish the ring before reading the device's suppression state (C.23). */
 	vu_smp_mb();
 	need = vq->packed ? packed_need_kick(vq) : split_need_kick(vq);
@@ -1913,7 +1935,7 @@ int vuf_vq_post_raw_head(struct vuf_vq *vq, uint16_t head, uint64_t cookie)
 	}
 	vq->gavail->ring[vq->avail_idx & (vq->size - 1)] = htole16(head);
 	vq->avail_idx++;
-	vu_store_release16(&vq->gavail->idx, htole16(vq->avail_idx));
+	split_publish(vq);
 	vq->num_added++;
 	vq->stats.posted++;
 	return 0;

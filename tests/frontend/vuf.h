@@ -382,9 +382,14 @@ void vuf_vq_destroy(struct vuf_vq *vq);
 uint32_t vuf_vq_base(struct vuf_vq *vq);
 
 #define VUF_POST_INDIRECT (1u << 0) /* one indirect descriptor, if negotiated and it fits */
+/* Split ring: the chain becomes visible to the device at the next
+ * vuf_vq_kick() or post without this flag, or once a few such chains wait:
+ * one avail->idx store per batch instead of one per chain (a store to a line
+ * the device keeps reading).  Packed rings make every chain visible at once. */
+#define VUF_POST_BATCH (1u << 1)
 
 /*
- * Make a chain of nsegs segments available (not kicked).  With
+ * Make a chain of nsegs segments available (not kicked; see VUF_POST_BATCH).  With
  * VUF_POST_INDIRECT and INDIRECT_DESC negotiated and nsegs <= the
  * indirect capacity, the chain takes a single ring descriptor.  Returns
  * 0, -ENOSPC if the ring has no room now, -EINVAL if it never will (nsegs

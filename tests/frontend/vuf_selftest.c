@@ -1022,6 +1022,32 @@ static void test_split_kick_suppression(void **state)
 	vuf_close(vuf);
 }
 
+/* VUF_POST_BATCH: avail->idx moves at the kick, or once 8 chains wait;
+ * a post without the flag publishes what waits before it. */
+static void test_split_batch_publish(void **state)
+{
+	struct vuf *vuf;
+	struct vuf_vq *vq = make_vq(&vuf, 32, false, 0);
+	struct vring_avail *ga = vuf_vq_avail_split(vq);
+	struct vuf_seg s;
+
+	(void)state;
+	seg1(vuf, &s);
+	for (unsigned int i = 0; i < 7; i++)
+		assert_int_equal(vuf_vq_post_flags(vq, &s, 1, i, VUF_POST_BATCH), 0);
+	assert_int_equal(le16toh(ga->idx), 0);
+	assert_int_equal(vuf_vq_post_flags(vq, &s, 1, 7, VUF_POST_BATCH), 0);
+	assert_int_equal(le16toh(ga->idx), 8);
+	assert_int_equal(vuf_vq_post_flags(vq, &s, 1, 8, VUF_POST_BATCH), 0);
+	assert_int_equal(le16toh(ga->idx), 8);
+	assert_true(vuf_vq_kick(vq) >= 0);
+	assert_int_equal(le16toh(ga->idx), 9);
+	assert_int_equal(vuf_vq_post_flags(vq, &s, 1, 9, VUF_POST_BATCH), 0);
+	assert_int_equal(vuf_vq_post(vq, &s, 1, 10), 0);
+	assert_int_equal(le16toh(ga->idx), 11);
+	vuf_close(vuf);
+}
+
 static void test_packed_kick_suppression(void **state)
 {
 	struct vuf *vuf;
@@ -1782,6 +1808,7 @@ int main(void)
 		cmocka_unit_test(test_memory),
 		cmocka_unit_test(test_post_limits),
 		cmocka_unit_test(test_split_kick_suppression),
+		cmocka_unit_test(test_split_batch_publish),
 		cmocka_unit_test(test_packed_kick_suppression),
 		cmocka_unit_test(test_cb_control),
 		cmocka_unit_test(test_bad_device_split),
