@@ -396,7 +396,7 @@ static uint8_t *status_byte(const struct vu_chain *c)
 }
 
 /* Requests taken from the ring before the first of them is handled. */
-#define BLK_TAKE_BATCH 16
+#define BLK_TAKE_BATCH 32
 
 /*
  * Take up to max requests, starting to load each one's header: the guest's
