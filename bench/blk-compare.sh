@@ -73,6 +73,7 @@ IFS=, read -r -a QDS <<<"$qds"
 measure() { # round engine rw qd who
 	local round=$1 engine=$2 rw=$3 qd=$4 who=$5 ring=split json
 	local gen=(--rw "$rw" --bs 4096 --iodepth "$qd" --runtime "$runtime")
+	linexfer_mark
 	case $who in
 	ours-split|ours-packed)
 		[ $who = ours-packed ] && ring=packed
@@ -221,6 +222,7 @@ for (eng, rw) in sorted({(c[0], c[1]) for c in cases}):
                 vals.append("%.0f" % max(cs) if cs else "NaN")
                 f.write("%d %s\n" % (qd, " ".join(vals)))
 PY
+append_linexfer "$summary"
 append_runs "$summary" "round, engine, rw, qd, side, IOPS, p50 ns, p99 ns, p99.9 ns" "$RUNS"
 echo
 cat "$summary"

@@ -9,6 +9,7 @@ BUILD_DIR=${BUILD_DIR:-$SRC_DIR/build}
 VHOST_BLK=${VHOST_BLK:-$BUILD_DIR/vhost-blk/vhost-blk}
 BLKGEN=${BLKGEN:-$BUILD_DIR/bench/vu-blkgen}
 NULLBLK=${NULLBLK:-$BUILD_DIR/bench/vu-nullblk}
+LINEXFER=${LINEXFER:-$BUILD_DIR/bench/vu-linexfer}
 QSD=${QSD:-$(command -v qemu-storage-daemon || true)}
 
 # PERF.md: the back-end gets CPU 0, the load generator CPU 1.  On a
@@ -205,6 +206,24 @@ bench_common_opt() {
 # code block.
 append_runs() { # summary caption runs
 	{ echo; echo "All runs ($2):"; echo; echo '```'; cat "$3"; echo '```'; } >>"$1"
+}
+
+# linexfer_mark: the one-way cache-line transfer between BACKEND_CPU and
+# GEN_CPU now (vu-linexfer, ~10 ms), added to $WORK/linexfer.txt: the
+# machine's mode for the run that follows (bench/README.md, "Two modes").
+linexfer_mark() {
+	[ -x "$LINEXFER" ] && [ "$BACKEND_CPU" != "$GEN_CPU" ] || return 0
+	{ "$LINEXFER" --cpus "$BACKEND_CPU,$GEN_CPU" --count 5000 2>/dev/null || true; } |
+		sed -n 's/.*"one_way_ns": \([0-9.]*\).*/\1/p' >>"$WORK/linexfer.txt"
+}
+
+# append_linexfer SUMMARY: how many runs started in each mode.
+append_linexfer() {
+	[ -s "$WORK/linexfer.txt" ] || return 0
+	awk '{ v = $1 + 0; if (v < 100) f++; else s++; l = l sprintf(" %.0f", v) }
+	     END { printf "\nCache line between the two CPUs just before each run (vu-linexfer, ns one way): " \
+		   "%d run(s) under 100 ns (one L3: the fast mode), %d over (two L3s: the slow mode). " \
+		   "In run order:%s.\n", f, s, l }' "$WORK/linexfer.txt" >>"$1"
 }
 
 # The stamp in the names of saved results: RESULTS_STAMP, or today's

@@ -253,6 +253,7 @@ measure() { # round case who
 	len=$((frame - 4))
 	vdev="net_virtio_user0,path=$SOCK,queues=1"
 	[ "$ring" = packed ] && vdev+=",packed_vq=1"
+	linexfer_mark
 	backend_start "$who" "$dir" "$len" || { backend_stop "$who"; return 1; }
 	testpmd_start peer "$GEN_CPU" --vdev "$vdev" -- -i --total-num-mbufs="$NET_MBUFS" --txpkts="$len"
 	if wait_for "$WORK/peer.log" "testpmd>" 20 "$PID_peer"; then
@@ -368,6 +369,7 @@ if os.path.exists(work + "/failed"):
     print()
     print("Runs that failed twice (no rate; left out): %s." % ", ".join(l.strip() for l in open(work + "/failed")))
 PY
+append_linexfer "$summary"
 append_runs "$summary" "round, direction, frame bytes, ring, side, pps, packets in the interval, 1-min load" "$RUNS"
 echo
 cat "$summary"
