@@ -103,6 +103,7 @@ measure() { # round engine rw qd who
 	esac
 	json=$(run_gen "$SOCK" "${gen[@]}" --ring "$ring" --label "$engine/$rw/qd$qd/$who")
 	stop_backend
+	linexfer_mark
 	[ -n "$json" ] || return 1
 	python3 - "$json" "$round" "$engine" "$rw" "$qd" "$who" >>"$RUNS" <<'PY'
 import json, sys
@@ -222,7 +223,7 @@ for (eng, rw) in sorted({(c[0], c[1]) for c in cases}):
                 vals.append("%.0f" % max(cs) if cs else "NaN")
                 f.write("%d %s\n" % (qd, " ".join(vals)))
 PY
-append_linexfer "$summary"
+append_linexfer "$summary" "$RUNS" qsd
 append_runs "$summary" "round, engine, rw, qd, side, IOPS, p50 ns, p99 ns, p99.9 ns" "$RUNS"
 echo
 cat "$summary"

@@ -210,20 +210,23 @@ append_runs() { # summary caption runs
 
 # linexfer_mark: the one-way cache-line transfer between BACKEND_CPU and
 # GEN_CPU now (vu-linexfer, ~10 ms), added to $WORK/linexfer.txt: the
-# machine's mode for the run that follows (bench/README.md, "Two modes").
+# machine's mode; taken before and after every run (bench/README.md,
+# "Two modes").
 linexfer_mark() {
 	[ -x "$LINEXFER" ] && [ "$BACKEND_CPU" != "$GEN_CPU" ] || return 0
 	{ "$LINEXFER" --cpus "$BACKEND_CPU,$GEN_CPU" --count 5000 2>/dev/null || true; } |
 		sed -n 's/.*"one_way_ns": \([0-9.]*\).*/\1/p' >>"$WORK/linexfer.txt"
 }
 
-# append_linexfer SUMMARY: how many runs started in each mode.
+# append_linexfer SUMMARY RUNS BASELINE: how many runs started in each
+# mode, and the ratios to BASELINE by mode (bench/modes.py).
 append_linexfer() {
 	[ -s "$WORK/linexfer.txt" ] || return 0
 	awk '{ v = $1 + 0; if (v < 100) f++; else s++; l = l sprintf(" %.0f", v) }
-	     END { printf "\nCache line between the two CPUs just before each run (vu-linexfer, ns one way): " \
-		   "%d run(s) under 100 ns (one L3: the fast mode), %d over (two L3s: the slow mode). " \
+	     END { printf "\nCache line between the two CPUs before and after each run (vu-linexfer, ns one way): " \
+		   "%d figure(s) under 100 ns (one L3: the fast mode), %d over (two L3s: the slow mode). " \
 		   "In run order:%s.\n", f, s, l }' "$WORK/linexfer.txt" >>"$1"
+	python3 "$SRC_DIR/bench/modes.py" "$2" "$WORK/linexfer.txt" "$3" >>"$1"
 }
 
 # The stamp in the names of saved results: RESULTS_STAMP, or today's

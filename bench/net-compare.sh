@@ -263,6 +263,7 @@ measure() { # round case who
 	fi
 	testpmd_stop peer
 	backend_stop "$who"
+	linexfer_mark
 	if [ -n "${NET_BENCH_KEEP:-}" ]; then
 		mkdir -p "$NET_BENCH_KEEP"
 		cp "$WORK/peer.log" "$NET_BENCH_KEEP/$round-$case-$who.peer.log"
@@ -369,7 +370,7 @@ if os.path.exists(work + "/failed"):
     print()
     print("Runs that failed twice (no rate; left out): %s." % ", ".join(l.strip() for l in open(work + "/failed")))
 PY
-append_linexfer "$summary"
+append_linexfer "$summary" "$RUNS" dpdk
 append_runs "$summary" "round, direction, frame bytes, ring, side, pps, packets in the interval, 1-min load" "$RUNS"
 echo
 cat "$summary"
