@@ -429,7 +429,6 @@ static inline void hdr_put(uint8_t *dst, const struct virtio_net_hdr_mrg_rxbuf *
  */
 struct rx_batch {
 	unsigned int n;
-	uint64_t bytes;
 	struct rte_mbuf *m[NET_BURST];
 	struct virtio_net_hdr_mrg_rxbuf hdr[NET_BURST];
 };
@@ -449,6 +448,7 @@ static void rx_done(struct net_worker *w, struct net_rxq *q, struct rte_mbuf **d
 static void rx_batch_flush(struct net_worker *w, struct net_rxq *q, struct vu_vq *vq,
 			   struct rx_batch *b)
 {
+	uint64_t bytes = 0;
 	unsigned int i;
 
 	if (!b->n)
@@ -459,14 +459,14 @@ static void rx_batch_flush(struct net_worker *w, struct net_rxq *q, struct vu_vq
 
 		hdr_put(dst, &b->hdr[i], q->hdr_len);
 		memcpy(dst + q->hdr_len, rte_pktmbuf_mtod(b->m[i], const void *), b->m[i]->data_len);
+		bytes += b->m[i]->data_len;
 	}
 	/* In order: the ring may be IN_ORDER. */
 	for (i = 0; i < b->n; i++)
 		vu_vq_push(vq, &held(q, i)->c, q->hdr_len + b->m[i]->data_len);
 	rx_consume(q, vq, b->n);
-	rx_done(w, q, b->m, b->n, b->bytes);
+	rx_done(w, q, b->m, b->n, bytes);
 	b->n = 0;
-	b->bytes = 0;
 }
 
 /* Whether no more buffers can be held for one packet. */
@@ -550,9 +550,10 @@ static int rx_deliver(struct net_worker *w, struct net_rxq *q, struct vu_vq *vq,
 			c = &held(q, b->n)->c;
 			if (c->in_len >= need)
 				break;
-			rx_batch_flush(w, q, vq, b);
 			if (c->in_len < (uint32_t)q->hdr_len + RTE_ETHER_HDR_LEN) {
-				/* No frame fits it: give it back empty. */
+				/* No frame fits it: give it back empty, after
+				 * the buffers taken before it. */
+				rx_batch_flush(w, q, vq, b);
 				vu_vq_push(vq, c, 0);
 				rx_consume(q, vq, 1);
 				(*used)++;
@@ -590,7 +591,6 @@ static int rx_deliver(struct net_worker *w, struct net_rxq *q, struct vu_vq *vq,
 		 * the rest of the batch. */
 		rx_hdr_fill(q, m, 1, &b->hdr[b->n]);
 		b->m[b->n++] = m;
-		b->bytes += m->pkt_len;
 		(*used)++;
 		if (b->n == NET_BURST)
 			rx_batch_flush(w, q, vq, b);
@@ -622,7 +622,6 @@ unsigned int net_guest_rx(struct net_worker *w, struct net_rxq *q, struct vu_vq 
 	struct rx_batch b;
 
 	b.n = 0;
-	b.bytes = 0;
 	while (used < budget && pkts < budget) {
 		struct rte_mbuf *m = rx_peek(w, q);
 
