@@ -151,6 +151,7 @@ int dev_queue_start(struct vu_dev *dev, struct vu_vq *vq)
 	vq->packed = vu_dev_has_feature(dev, VIRTIO_F_RING_PACKED);
 	vq->event_idx = vu_dev_has_feature(dev, VIRTIO_RING_F_EVENT_IDX);
 	vq->indirect = vu_dev_has_feature(dev, VIRTIO_RING_F_INDIRECT_DESC);
+	vq->in_order = vu_dev_has_feature(dev, VIRTIO_F_IN_ORDER);
 	vq->inflight = vu_dev_has_protocol_feature(dev, VU_PROTOCOL_F_INFLIGHT_SHMFD) &&
 		       dev->inflight.map ? &dev->ivqs[vq->index] : NULL;
 	ret = vu_vq_ctl_start(vq);

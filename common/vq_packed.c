@@ -248,19 +248,56 @@ int vq_packed_pop(struct vu_vq *vq, struct vu_chain *c)
 	return 0;
 }
 
-void vq_packed_push(struct vu_vq *vq, const struct vu_chain *c, uint32_t len)
+/* Mark the descriptor at slot used, in the device wrap counter wrap. */
+static void used_write(struct vu_vq *vq, uint16_t slot, bool wrap, uint16_t id, uint32_t len)
 {
-	struct vring_packed_desc *gd = &vq->gpdesc[vq->used_idx];
-	uint16_t flags = vq->used_wrap ? (1u << VRING_PACKED_DESC_F_AVAIL) | (1u << VRING_PACKED_DESC_F_USED) : 0;
+	struct vring_packed_desc *gd = &vq->gpdesc[slot];
+	uint16_t flags = wrap ? (1u << VRING_PACKED_DESC_F_AVAIL) | (1u << VRING_PACKED_DESC_F_USED) : 0;
 
 	if (len)
 		flags |= VRING_DESC_F_WRITE;
-	__atomic_store_n(&gd->id, htole16(c->id), __ATOMIC_RELAXED);
+	__atomic_store_n(&gd->id, htole16(id), __ATOMIC_RELAXED);
 	__atomic_store_n(&gd->len, htole32(len), __ATOMIC_RELAXED);
 	/* Release: id and len visible before the flags that hand the
 	 * descriptor to the driver (pairs with its acquire of flags). */
 	vu_store_release16(&gd->flags, htole16(flags));
-	vq_log_used(vq, (uint64_t)vq->used_idx * sizeof(*gd), sizeof(*gd));
+	vq_log_used(vq, (uint64_t)slot * sizeof(*gd), sizeof(*gd));
+}
+
+/* Write the pending IN_ORDER batch, if any. */
+static inline void used_batch_write(struct vu_vq *vq)
+{
+	if (!vq->used_batch)
+		return;
+	vq->used_batch = false;
+	used_write(vq, vq->used_batch_slot, vq->used_batch_wrap, vq->used_batch_id, 0);
+}
+
+/*
+ * With VIRTIO_F_IN_ORDER the device may mark a batch of buffers used with
+ * one descriptor: the last buffer's id in the first buffer's slot; the
+ * driver skips the slots of the ones before it (virtio 1.2, 2.8.23).  It
+ * says nothing of their lengths, so only zero-length completions (the
+ * guest's buffers read, none written) are batched, until the flush or the
+ * next completion with a length, which writes the batch first.  The
+ * descriptor lines the driver reuses are then written once per batch, not
+ * once per buffer.  A batch cannot outgrow a lap: the driver sees none of
+ * it until the flush.  Not with inflight tracking, which records each
+ * completion as it is made.
+ */
+void vq_packed_push(struct vu_vq *vq, const struct vu_chain *c, uint32_t len)
+{
+	if (vq->in_order && !len && !vq->inflight) {
+		if (!vq->used_batch) {
+			vq->used_batch = true;
+			vq->used_batch_slot = vq->used_idx;
+			vq->used_batch_wrap = vq->used_wrap;
+		}
+		vq->used_batch_id = c->id;
+	} else {
+		used_batch_write(vq);
+		used_write(vq, vq->used_idx, vq->used_wrap, c->id, len);
+	}
 	advance(&vq->used_idx, &vq->used_wrap, c->ndescs, vq->size);
 	/* Saturates just past a full ring: by then every slot was crossed. */
 	if (vq->used_since_flush <= vq->size)
@@ -277,6 +314,7 @@ void vq_packed_flush(struct vu_vq *vq)
 	uint32_t moved = vq->used_since_flush;
 	bool notify;
 
+	used_batch_write(vq);
 	if (vq->inflight)
 		vu_inflight_packed_commit(vq->inflight);
 	vq->notify_pending = false;
@@ -365,6 +403,7 @@ int vq_packed_start(struct vu_vq *vq)
 
 	vq->signalled_used_valid = false;
 	vq->used_since_flush = 0;
+	vq->used_batch = false;
 	if (!vq->inflight)
 		return 0;
 	ret = vu_inflight_queue_attach(vq->inflight, &vq->dev->inflight, vq->index,

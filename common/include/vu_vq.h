@@ -77,6 +77,7 @@ struct vu_vq {
 	bool packed;
 	bool event_idx;
 	bool indirect;
+	bool in_order;          /* VIRTIO_F_IN_ORDER */
 	bool log_used;          /* VHOST_VRING_F_LOG */
 	uint64_t log_guest_addr; /* used ring's gpa for the dirty log */
 	uint64_t log_desc_gpa;  /* packed: the descriptor ring's gpa */
@@ -121,6 +122,13 @@ struct vu_vq {
 	 * number, so only this count tells how far it moved (C.26). */
 	uint32_t used_since_flush;
 	bool notify_pending;      /* completions not yet signalled */
+	/* Packed with IN_ORDER: zero-length completions since the last
+	 * flush, to be marked used together by one descriptor, the last
+	 * one's id in the first one's slot (vq_packed.c). */
+	bool used_batch;
+	bool used_batch_wrap;
+	uint16_t used_batch_slot;
+	uint16_t used_batch_id;
 	bool notify_enabled;      /* guest kicks requested (sleeping mode) */
 	struct vu_vq_stats stats;
 };

@@ -300,6 +300,7 @@ void fg_packed_setup(struct fake_guest *g, struct fg_packed *r, uint16_t index, 
 	vq->packed = true;
 	vq->event_idx = flags & FG_EVENT_IDX;
 	vq->indirect = flags & FG_INDIRECT;
+	vq->in_order = flags & FG_IN_ORDER;
 	vq->addr.desc_user_addr = fg_uva(g, r->desc_gpa);
 	vq->addr.avail_user_addr = fg_uva(g, r->drv_gpa);
 	vq->addr.used_user_addr = fg_uva(g, r->dev_gpa);
@@ -345,30 +346,61 @@ uint16_t fg_packed_add(struct fg_packed *r, const struct fg_buf *bufs, unsigned 
 		}
 	}
 	r->chain_len[id] = (uint16_t)n;
+	r->order[r->order_tail++] = id;
 	/* Release: the whole chain before the head's flags. */
 	__atomic_store_n(&r->desc[head].flags, htole16(head_flags), __ATOMIC_RELEASE);
 	return head;
 }
 
-bool fg_packed_get_used(struct fg_packed *r, uint16_t *id, uint32_t *len)
+/* The used descriptor at next_used, if the device marked it used. */
+static bool packed_used_at_next(const struct fg_packed *r, uint16_t *id, uint32_t *len)
 {
-	struct vring_packed_desc *gd = &r->desc[r->next_used];
+	const struct vring_packed_desc *gd = &r->desc[r->next_used];
 	uint16_t flags = le16toh(__atomic_load_n(&gd->flags, __ATOMIC_ACQUIRE));
 	bool avail = flags & (1u << VRING_PACKED_DESC_F_AVAIL);
 	bool used = flags & (1u << VRING_PACKED_DESC_F_USED);
-	uint32_t n;
 
 	if (avail != used || used != r->used_wrap)
 		return false;
 	*id = le16toh(gd->id);
 	*len = le32toh(gd->len);
-	n = r->chain_len[*id] ? r->chain_len[*id] : 1;
+	return true;
+}
+
+/* Move next_used past the slots of the chain with this id. */
+static void packed_skip_chain(struct fg_packed *r, uint16_t id)
+{
+	uint32_t n = r->chain_len[id] ? r->chain_len[id] : 1;
+
 	r->next_used = (uint16_t)(r->next_used + n);
 	if (r->next_used >= r->size) {
 		r->next_used = (uint16_t)(r->next_used - r->size);
 		r->used_wrap = !r->used_wrap;
 	}
+}
+
+bool fg_packed_get_used(struct fg_packed *r, uint16_t *id, uint32_t *len)
+{
+	if (!packed_used_at_next(r, id, len))
+		return false;
+	packed_skip_chain(r, *id);
 	return true;
+}
+
+unsigned int fg_packed_get_used_batch(struct fg_packed *r, uint16_t *id, uint32_t *len)
+{
+	unsigned int n = 0;
+	uint16_t cur;
+
+	if (!packed_used_at_next(r, id, len))
+		return 0;
+	do {
+		assert_true(r->order_head != r->order_tail);
+		cur = r->order[r->order_head++];
+		packed_skip_chain(r, cur);
+		n++;
+	} while (cur != *id);
+	return n;
 }
 
 void fg_packed_set_driver_event(struct fg_packed *r, uint16_t flags, uint16_t off, bool wrap)

@@ -97,6 +97,7 @@ bool fg_eventfd_fired(int fd);
 
 #define FG_EVENT_IDX (1u << 0)
 #define FG_INDIRECT  (1u << 1)
+#define FG_IN_ORDER  (1u << 2)   /* packed: VIRTIO_F_IN_ORDER negotiated */
 
 struct fg_split {
 	struct fake_guest *g;
@@ -160,6 +161,8 @@ struct fg_packed {
 	uint16_t next_used;
 	bool used_wrap;
 	uint16_t chain_len[65536];   /* descriptors of the chain with each id */
+	uint16_t order[65536];       /* ids in the order made available (a FIFO) */
+	uint16_t order_head, order_tail;
 };
 
 /*
@@ -181,6 +184,13 @@ uint16_t fg_packed_add(struct fg_packed *r, const struct fg_buf *bufs, unsigned 
 		       uint16_t id);
 /* The next used descriptor, if the device marked it used. */
 bool fg_packed_get_used(struct fg_packed *r, uint16_t *id, uint32_t *len);
+/*
+ * IN_ORDER: the next used descriptor may stand for a batch, every buffer
+ * made available up to the one with its id.  Returns how many buffers it
+ * marks used (0 if none) and skips their slots; fails the test if its id
+ * was not made available.
+ */
+unsigned int fg_packed_get_used_batch(struct fg_packed *r, uint16_t *id, uint32_t *len);
 void fg_packed_set_driver_event(struct fg_packed *r, uint16_t flags, uint16_t off, bool wrap);
 
 #endif

@@ -590,6 +590,100 @@ static void test_toctou(void **state)
 	used_expect(t, 6, 8);
 }
 
+/* ---- IN_ORDER: one used descriptor per batch ---- */
+
+/* Add chains of lens[k] descriptors (readable, or writable if wr) with ids from *id on. */
+static void add_chains(struct t *t, const unsigned int *lens, unsigned int n, bool wr, uint16_t *id)
+{
+	for (unsigned int k = 0; k < n; k++) {
+		struct fg_buf bufs[3];
+
+		for (unsigned int j = 0; j < lens[k]; j++)
+			bufs[j] = (struct fg_buf){ B + j * 0x1000ull, 0x100, wr ? WR : 0 };
+		fg_packed_add(&t->r, bufs, lens[k], *id);
+		*id = (uint16_t)((*id + 1) % t->r.size);
+	}
+}
+
+static void used_batch_expect(struct t *t, unsigned int n, uint16_t id, uint32_t len)
+{
+	uint16_t uid;
+	uint32_t ulen;
+
+	assert_int_equal(fg_packed_get_used_batch(&t->r, &uid, &ulen), n);
+	assert_int_equal(uid, id);
+	assert_int_equal(ulen, len);
+}
+
+static void test_in_order_batch(void **state)
+{
+	struct t *t = *state;
+	static const unsigned int lens[] = { 1, 2, 1 }, rot[] = { 1, 3, 2 };
+	uint16_t id = 0, uid, flags1;
+	uint32_t ulen;
+	bool wrap = true;
+	unsigned int laps = 0;
+
+	ring(t, 8, FG_IN_ORDER);
+	/* Zero-length completions wait for the flush, then show as one
+	 * descriptor with the last id in the first slot. */
+	add_chains(t, lens, 3, false, &id);
+	flags1 = t->r.desc[1].flags;
+	for (unsigned int k = 0; k < 3; k++) {
+		assert_int_equal(pop(t), 1);
+		vu_vq_push(t->r.vq, &t->c, 0);
+	}
+	assert_int_equal(fg_packed_get_used_batch(&t->r, &uid, &ulen), 0);
+	vu_vq_notify(t->r.vq);
+	assert_true(fg_eventfd_fired(t->r.vq->call_fd));
+	used_batch_expect(t, 3, 2, 0);
+	assert_int_equal(t->r.desc[1].flags, flags1);   /* a skipped slot is not written */
+	assert_int_equal(t->r.next_used, 4);
+	assert_int_equal(t->r.vq->used_idx, 4);
+	vu_vq_notify(t->r.vq);
+	assert_false(fg_eventfd_fired(t->r.vq->call_fd));
+
+	/* A completion with a length writes the batch before it, and is
+	 * never batched itself. */
+	add_chains(t, lens, 1, false, &id);       /* id 3 */
+	add_chains(t, lens, 1, true, &id);        /* id 4, writable */
+	add_chains(t, lens, 1, false, &id);       /* id 5 */
+	assert_int_equal(pop(t), 1);
+	vu_vq_push(t->r.vq, &t->c, 0);
+	assert_int_equal(pop(t), 1);
+	vu_vq_push(t->r.vq, &t->c, 50);
+	assert_int_equal(pop(t), 1);
+	vu_vq_push(t->r.vq, &t->c, 0);
+	used_batch_expect(t, 1, 3, 0);
+	used_batch_expect(t, 1, 4, 50);
+	assert_int_equal(fg_packed_get_used_batch(&t->r, &uid, &ulen), 0);
+	vu_vq_notify(t->r.vq);
+	used_batch_expect(t, 1, 5, 0);
+
+	/* Batches that cross the end of the ring, over several laps: the
+	 * first slot keeps the wrap counter it was taken in. */
+	for (unsigned int round = 0; laps < 3; round++) {
+		unsigned int n = round % 3 + 1, l[3];
+
+		for (unsigned int k = 0; k < n; k++)
+			l[k] = rot[(round + k) % 3];
+		add_chains(t, l, n, false, &id);
+		for (unsigned int k = 0; k < n; k++) {
+			assert_int_equal(pop(t), 1);
+			vu_vq_push(t->r.vq, &t->c, 0);
+		}
+		assert_int_equal(pop(t), 0);
+		vu_vq_notify(t->r.vq);
+		used_batch_expect(t, n, (uint16_t)((id + 8 - 1) % 8), 0);
+		assert_int_equal(t->r.vq->used_idx, t->r.next_used);
+		assert_int_equal(t->r.vq->used_wrap, t->r.used_wrap);
+		if (t->r.used_wrap != wrap) {
+			wrap = t->r.used_wrap;
+			laps++;
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -600,6 +694,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enable_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_toctou, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_in_order_batch, setup, teardown),
 	};
 
 	vu_log_set_level(VU_LOG_ERR);
