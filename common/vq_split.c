@@ -154,6 +154,38 @@ static void prefetch_heads(const struct vu_vq *vq, uint16_t avail_idx)
 	}
 }
 
+/* How many heads ahead of the one taken an indirect table is prefetched. */
+#define PREFETCH_TABLE_AHEAD 4
+
+/*
+ * Start loading the indirect table of the head `ahead` entries after the
+ * next one, if the driver made it available: its address is only known
+ * from its descriptor, and walking the tables one request at a time waits
+ * for each miss in turn.  Linux guests put every request of more than one
+ * segment in an indirect table.  A hint only: nothing read here is
+ * trusted; walk_chain() reads the head, its descriptor and the table
+ * again and checks them.
+ */
+static inline void prefetch_table(const struct vu_vq *vq, uint16_t ahead)
+{
+	uint16_t slot, head;
+	const struct vring_desc *d;
+	const void *table;
+
+	if ((uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx) <= ahead)
+		return;
+	slot = (uint16_t)(vq->last_avail_idx + ahead) & (uint16_t)(vq->size - 1);
+	head = le16toh(vu_load_relaxed16(&vq->gavail->ring[slot]));
+	if (head >= vq->size)
+		return;
+	d = &vq->gdesc[head];
+	if (!(le16toh(vu_load_relaxed16(&d->flags)) & VRING_DESC_F_INDIRECT))
+		return;
+	table = vu_mem_gpa_to_host(vq->dev->mem, le64toh(d->addr), 1);
+	if (table)
+		__builtin_prefetch(table);
+}
+
 /* Next head from the avail ring, NO_HEAD if empty, or -EIO (broken). */
 static int take_head(struct vu_vq *vq)
 {
@@ -172,6 +204,10 @@ static int take_head(struct vu_vq *vq)
 			return NO_HEAD;
 		vq->shadow_avail_idx = avail_idx;
 		prefetch_heads(vq, avail_idx);
+		/* The tables of the first new heads now (their descriptors'
+		 * loads overlap); each take starts the one further ahead. */
+		for (uint16_t k = 0; vq->indirect && k < PREFETCH_TABLE_AHEAD; k++)
+			prefetch_table(vq, k);
 	}
 	if (vu_unlikely((uint16_t)(avail_idx - vq->last_avail_idx) > vq->size)) {
 		vu_err("%s queue %u: guest moved avail index from %u to %u (queue size %u)",
@@ -179,6 +215,8 @@ static int take_head(struct vu_vq *vq)
 		vu_vq_set_broken(vq, "avail index jumped");
 		return -EIO;
 	}
+	if (vq->indirect)
+		prefetch_table(vq, PREFETCH_TABLE_AHEAD);
 	head = le16toh(vu_load_relaxed16(&vq->gavail->ring[vq->last_avail_idx & (vq->size - 1)]));
 	vq->last_avail_idx++;
 	if (vq->event_idx && vq->notify_enabled)
