@@ -9,7 +9,7 @@
 #   bench/blk-compare.sh [--quick] [--rounds N] [--runtime SECS] [--size BYTES]
 #                        [--engines null,file] [--rws randread,randwrite]
 #                        [--qds 1,32,128] [--no-ceiling] [--no-plots]
-#                        [--file-poll MODE] [--no-save] [--out DIR]
+#                        [--file-poll MODE] [--indirect] [--no-save] [--out DIR]
 #                        [--from-runs FILE.runs.tsv]   (summary and plots only)
 #
 # Cases: engine null (ours --engine null vs QSD null-co) and file (ours
@@ -23,10 +23,14 @@
 # tmpfs files lack FMODE_NOWAIT, so io_uring hands every request to an
 # io-wq kernel thread, which on the back-end's only core competes with a
 # busy-polling poller (bench/README.md, "What limits each result").
+# --indirect: the generator posts every request as one indirect
+# descriptor, for every side, as Linux guests do when the device offers
+# VIRTIO_RING_F_INDIRECT_DESC (default: direct chains of three).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 quick=0 rounds= runtime= size=$((1 << 30)) save=1 plots=1 ceiling=1 file_poll=adaptive from_runs=
+indirect=off
 engines=null,file rws=randread,randwrite qds=1,32,128
 out=$SRC_DIR/bench/results
 while [ $# -gt 0 ]; do
@@ -37,6 +41,7 @@ while [ $# -gt 0 ]; do
 	--qds) qds=$2; shift ;;
 	--no-ceiling) ceiling=0 ;;
 	--file-poll) file_poll=$2; shift ;;
+	--indirect) indirect=on ;;
 	*) bench_common_opt "$@"; shift $((OPT_USED - 1)) ;;
 	esac
 	shift
@@ -72,7 +77,7 @@ IFS=, read -r -a QDS <<<"$qds"
 # append a line to $RUNS: round engine rw qd who iops p50 p99 p999.
 measure() { # round engine rw qd who
 	local round=$1 engine=$2 rw=$3 qd=$4 who=$5 ring=split json
-	local gen=(--rw "$rw" --bs 4096 --iodepth "$qd" --runtime "$runtime")
+	local gen=(--rw "$rw" --bs 4096 --iodepth "$qd" --runtime "$runtime" --indirect "$indirect")
 	linexfer_mark
 	case $who in
 	ours-split|ours-packed)
@@ -148,9 +153,9 @@ done
 # per-round ratios, the best-of-N ratio, and the p50 latencies.
 date=$(results_stamp)
 summary=$WORK/summary.md
-python3 - "$RUNS" "$WORK" "$(machine_desc)" "$rounds" "$runtime" "$([ $have_qsd = 1 ] && "$QSD" --version | head -1)" "$file_poll" "$DISK_DIR" "$((size >> 20))" >"$summary" <<'PY'
+python3 - "$RUNS" "$WORK" "$(machine_desc)" "$rounds" "$runtime" "$([ $have_qsd = 1 ] && "$QSD" --version | head -1)" "$file_poll" "$DISK_DIR" "$((size >> 20))" "$indirect" >"$summary" <<'PY'
 import collections, statistics as st, sys, time
-runs, work, machine, rounds, runtime, qsdver, file_poll, disk_dir, size_mib = sys.argv[1:10]
+runs, work, machine, rounds, runtime, qsdver, file_poll, disk_dir, size_mib, indirect = sys.argv[1:11]
 R = collections.defaultdict(dict)   # (engine, rw, qd, who) -> round -> (iops, p50, p99)
 for line in open(runs):
     rnd, eng, rw, qd, who, iops, p50, p99, p999 = line.split("\t")
@@ -163,7 +168,9 @@ print("Machine: %s.  Back-ends on CPU 0, vu-blkgen on CPU 1; %s rounds of %s s p
       % (machine, rounds, runtime))
 print("Baseline: %s, export in the main loop.  Ours: vhost-blk, --poll always with the null engine,"
       % (qsdver or "none"))
-print("--poll %s on the file.  4 KiB requests, one queue, EVENT_IDX on." % file_poll)
+print("--poll %s on the file.  4 KiB requests, one queue, EVENT_IDX on, %s." % (file_poll,
+      "each request one indirect descriptor (as Linux guests post them)" if indirect == "on"
+      else "each request a chain of three descriptors"))
 print("null: ours --engine null vs QSD null-co (no data moved).  file: the same %s MiB file on %s,"
       % (size_mib, disk_dir))
 print("io_uring through the page cache for both (ours --direct off, QSD aio=io_uring,cache.direct=off).")
