@@ -202,13 +202,10 @@ static void prefetch_tables_in_line(const struct vu_vq *vq, uint16_t idx, bool w
 	for (uint32_t i = idx + 1u; i < vq->size && (i & 3); i++) {
 		const struct vring_packed_desc *d = &vq->gpdesc[i];
 		uint16_t f = le16toh(vu_load_relaxed16(&d->flags));
-		const void *table;
 
 		if (!desc_is_avail(f, wrap) || !(f & VRING_DESC_F_INDIRECT))
 			return;
-		table = vu_mem_gpa_to_host(vq->dev->mem, le64toh(d->addr), 1);
-		if (table)
-			__builtin_prefetch(table);
+		vq_prefetch_table(vq, le64toh(d->addr));
 	}
 }
 

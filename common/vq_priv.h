@@ -119,6 +119,19 @@ static inline __attribute__((always_inline)) int vq_chain_one(struct vu_vq *vq, 
 	return vq_chain_map(vq, c, addr, len, writable);
 }
 
+/*
+ * Start loading the indirect table a descriptor points at (gpa as the
+ * guest wrote it, untrusted): a hint only, skipped if gpa is not in guest
+ * memory; the walker translates and checks the table again.
+ */
+static inline void vq_prefetch_table(const struct vu_vq *vq, uint64_t gpa)
+{
+	const void *table = vu_mem_gpa_to_host(vq->dev->mem, gpa, 1);
+
+	if (table)
+		__builtin_prefetch(table);
+}
+
 /* Dirty-log the bytes written into a completed chain's writable part. */
 void vq_log_written(struct vu_vq *vq, const struct vu_chain *c, uint32_t written);
 

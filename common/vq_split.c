@@ -170,7 +170,6 @@ static inline void prefetch_table(const struct vu_vq *vq, uint16_t ahead)
 {
 	uint16_t slot, head;
 	const struct vring_desc *d;
-	const void *table;
 
 	if ((uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx) <= ahead)
 		return;
@@ -181,9 +180,7 @@ static inline void prefetch_table(const struct vu_vq *vq, uint16_t ahead)
 	d = &vq->gdesc[head];
 	if (!(le16toh(vu_load_relaxed16(&d->flags)) & VRING_DESC_F_INDIRECT))
 		return;
-	table = vu_mem_gpa_to_host(vq->dev->mem, le64toh(d->addr), 1);
-	if (table)
-		__builtin_prefetch(table);
+	vq_prefetch_table(vq, le64toh(d->addr));
 }
 
 /* Next head from the avail ring, NO_HEAD if empty, or -EIO (broken). */
