@@ -199,7 +199,7 @@ static inline int chain_one(struct vu_vq *vq, struct vu_chain *c, const struct v
  */
 static void prefetch_tables_in_line(const struct vu_vq *vq, uint16_t idx, bool wrap)
 {
-	for (uint32_t i = idx + 1u; i < vq->size && (i & 3); i++) {
+	for (uint32_t i = idx + 1u; i < vq->size && ((uintptr_t)&vq->gpdesc[i] & 63); i++) {
 		const struct vring_packed_desc *d = &vq->gpdesc[i];
 		uint16_t f = le16toh(vu_load_relaxed16(&d->flags));
 
