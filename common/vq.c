@@ -75,6 +75,16 @@ void vu_vq_push(struct vu_vq *vq, const struct vu_chain *chain, uint32_t written
 		vq_split_push(vq, chain, written);
 }
 
+void vu_vq_publish(struct vu_vq *vq)
+{
+	if (!vq->notify_pending)
+		return;
+	if (vq->packed)
+		vq_packed_publish(vq);
+	else
+		vq_split_publish(vq);
+}
+
 void vu_vq_notify(struct vu_vq *vq)
 {
 	if (!vq->notify_pending)

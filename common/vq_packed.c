@@ -327,15 +327,21 @@ void vq_packed_push(struct vu_vq *vq, const struct vu_chain *c, uint32_t len)
 	vq->stats.completed++;
 }
 
+/* Used descriptors are visible as they are written; not a held batch. */
+void vq_packed_publish(struct vu_vq *vq)
+{
+	used_batch_write(vq);
+	if (vq->inflight)
+		vu_inflight_packed_commit(vq->inflight);
+}
+
 void vq_packed_flush(struct vu_vq *vq)
 {
 	uint16_t event_flags, new = vq->used_idx;
 	uint32_t moved = vq->used_since_flush;
 	bool notify;
 
-	used_batch_write(vq);
-	if (vq->inflight)
-		vu_inflight_packed_commit(vq->inflight);
+	vq_packed_publish(vq);
 	vq->notify_pending = false;
 	vq->used_since_flush = 0;
 	/* Full barrier: used descriptors visible before we read the

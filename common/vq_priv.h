@@ -168,6 +168,7 @@ static inline void vq_signal(struct vu_vq *vq)
 /* Split ring walker (vq_split.c). */
 int vq_split_pop(struct vu_vq *vq, struct vu_chain *c);
 void vq_split_push(struct vu_vq *vq, const struct vu_chain *c, uint32_t len);
+void vq_split_publish(struct vu_vq *vq);
 void vq_split_flush(struct vu_vq *vq);
 bool vq_split_has_work(struct vu_vq *vq);
 bool vq_split_enable_notify(struct vu_vq *vq);
@@ -178,6 +179,7 @@ int vq_split_start(struct vu_vq *vq);
 /* Packed ring walker (vq_packed.c). */
 int vq_packed_pop(struct vu_vq *vq, struct vu_chain *c);
 void vq_packed_push(struct vu_vq *vq, const struct vu_chain *c, uint32_t len);
+void vq_packed_publish(struct vu_vq *vq);
 void vq_packed_flush(struct vu_vq *vq);
 bool vq_packed_has_work(struct vu_vq *vq);
 bool vq_packed_enable_notify(struct vu_vq *vq);

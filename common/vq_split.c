@@ -268,18 +268,27 @@ void vq_split_push(struct vu_vq *vq, const struct vu_chain *c, uint32_t len)
 	vq->stats.completed++;
 }
 
-/* Publish the batch, then decide whether the guest wants an interrupt. */
+void vq_split_publish(struct vu_vq *vq)
+{
+	/* Release: used elements visible before the index (pairs with the
+	 * driver's read barrier after it reads used->idx). */
+	vu_store_release16(&vq->gused->idx, htole16(vq->used_idx));
+	vq_log_used(vq, offsetof(struct vring_used, idx), sizeof(uint16_t));
+	if (vq->inflight)
+		vu_inflight_split_commit(vq->inflight, vq->used_idx);
+}
+
+/*
+ * Publish the batch, then decide whether the guest wants an interrupt
+ * for everything published since the last one (earlier vq_split_publish()
+ * calls included: old is the index last signalled).
+ */
 void vq_split_flush(struct vu_vq *vq)
 {
 	uint16_t new = vq->used_idx, old = vq->signalled_used;
 	bool notify;
 
-	/* Release: used elements visible before the index (pairs with the
-	 * driver's read barrier after it reads used->idx). */
-	vu_store_release16(&vq->gused->idx, htole16(new));
-	vq_log_used(vq, offsetof(struct vring_used, idx), sizeof(uint16_t));
-	if (vq->inflight)
-		vu_inflight_split_commit(vq->inflight, new);
+	vq_split_publish(vq);
 	vq->notify_pending = false;
 	/* Full barrier: the index is visible before we read the guest's
 	 * suppression state (C.23; pairs with the driver's mb between

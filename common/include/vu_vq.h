@@ -153,7 +153,17 @@ void vu_vq_push(struct vu_vq *vq, const struct vu_chain *chain, uint32_t written
  */
 void vu_vq_log_tail(struct vu_vq *vq, const struct vu_chain *chain, uint32_t len);
 
-/* Signal the guest if completions are pending and it has not suppressed it. */
+/*
+ * Make the completions pushed so far visible to the driver (split: the
+ * used index; packed: a held IN_ORDER batch), without signalling it.  A
+ * device that completes a long run of requests in one pass calls this
+ * between parts of the run, so that the driver can reuse those buffers
+ * while the device works on the rest; vu_vq_notify() still decides on
+ * one signal for all of them.
+ */
+void vu_vq_publish(struct vu_vq *vq);
+
+/* Publish, then signal the guest if it has not suppressed it. */
 void vu_vq_notify(struct vu_vq *vq);
 
 /* True if the guest made buffers available that were not popped yet. */

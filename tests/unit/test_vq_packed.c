@@ -724,6 +724,35 @@ static void test_in_order_batch(void **state)
 	}
 }
 
+/*
+ * vu_vq_publish() writes a held IN_ORDER batch without signalling; the
+ * next notify signals for it, once.
+ */
+static void test_publish(void **state)
+{
+	struct t *t = *state;
+	static const unsigned int lens[] = { 1, 2 };
+	uint16_t id = 0, uid;
+	uint32_t ulen;
+
+	ring(t, 8, FG_IN_ORDER);
+	add_chains(t, lens, 2, false, &id);
+	for (unsigned int k = 0; k < 2; k++) {
+		assert_int_equal(pop(t), 1);
+		vu_vq_push(t->r.vq, &t->c, 0);
+	}
+	assert_int_equal(fg_packed_get_used_batch(&t->r, &uid, &ulen), 0);
+	vu_vq_publish(t->r.vq);
+	assert_false(fg_eventfd_fired(t->r.vq->call_fd));
+	used_batch_expect(t, 2, 1, 0);
+	vu_vq_notify(t->r.vq);
+	assert_true(fg_eventfd_fired(t->r.vq->call_fd));
+	vu_vq_publish(t->r.vq);
+	vu_vq_notify(t->r.vq);
+	assert_false(fg_eventfd_fired(t->r.vq->call_fd));
+	assert_int_equal(fg_packed_get_used_batch(&t->r, &uid, &ulen), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -735,6 +764,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_enable_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_toctou, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_in_order_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_publish, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_indirect_batch, setup, teardown),
 	};
 
