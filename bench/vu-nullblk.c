@@ -55,6 +55,9 @@ static uint32_t nb_get_config(struct vu_dev *dev, uint8_t *buf, uint32_t len)
 	return len;
 }
 
+/* Completions published every this many requests of a pass, as vhost-blk does. */
+#define NB_PUBLISH_EVERY 8
+
 /* The library path: pop (validated), status byte, push. */
 static unsigned int nb_process(struct vu_dev *dev, struct vu_vq *vq, unsigned int budget)
 {
@@ -72,7 +75,8 @@ static unsigned int nb_process(struct vu_dev *dev, struct vu_vq *vq, unsigned in
 			((uint8_t *)last->iov_base)[last->iov_len - 1] = VIRTIO_BLK_S_OK;
 		}
 		vu_vq_push(vq, &c, c.in_len);
-		n++;
+		if (++n % NB_PUBLISH_EVERY == 0)
+			vu_vq_publish(vq);
 	}
 	return n;
 }
@@ -119,7 +123,8 @@ static unsigned int nb_process_raw(struct vu_dev *dev, struct vu_vq *vq, unsigne
 		c.in_len = in_len;
 		vu_vq_push(vq, &c, in_len);
 		vq->last_avail_idx++;
-		n++;
+		if (++n % NB_PUBLISH_EVERY == 0)
+			vu_vq_publish(vq);
 	}
 	return n;
 }
