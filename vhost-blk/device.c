@@ -456,9 +456,9 @@ static unsigned int blk_queue_process(struct vu_dev *dev, struct vu_vq *vq, unsi
 		n += k;
 		more = k == BLK_TAKE_BATCH && n < budget;
 		/* The driver can reuse what completed while we take more
-		 * (taking all 32 of QD 32 first left it idle: null QD 32
-		 * randread 17.7 -> 19.3 M IOPS split, 15.0 -> 17.6 packed).
-		 * The poller signals once, at the end of the pass. */
+		 * (taking all 32 of QD 32 first left it idle; bench/README.md,
+		 * "Session 6").  The poller signals once, at the end of the
+		 * pass. */
 		if (more)
 			vu_vq_publish(vq);
 	} while (more);
