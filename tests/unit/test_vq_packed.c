@@ -655,6 +655,15 @@ static void used_batch_expect(struct t *t, unsigned int n, uint16_t id, uint32_t
 	assert_int_equal(ulen, len);
 }
 
+/* Take n chains and complete each with nothing written. */
+static void pop_complete(struct t *t, unsigned int n)
+{
+	for (unsigned int k = 0; k < n; k++) {
+		assert_int_equal(pop(t), 1);
+		vu_vq_push(t->r.vq, &t->c, 0);
+	}
+}
+
 static void test_in_order_batch(void **state)
 {
 	struct t *t = *state;
@@ -669,10 +678,7 @@ static void test_in_order_batch(void **state)
 	 * descriptor with the last id in the first slot. */
 	add_chains(t, lens, 3, false, &id);
 	flags1 = t->r.desc[1].flags;
-	for (unsigned int k = 0; k < 3; k++) {
-		assert_int_equal(pop(t), 1);
-		vu_vq_push(t->r.vq, &t->c, 0);
-	}
+	pop_complete(t, 3);
 	assert_int_equal(fg_packed_get_used_batch(&t->r, &uid, &ulen), 0);
 	vu_vq_notify(t->r.vq);
 	assert_true(fg_eventfd_fired(t->r.vq->call_fd));
@@ -708,10 +714,7 @@ static void test_in_order_batch(void **state)
 		for (unsigned int k = 0; k < n; k++)
 			l[k] = rot[(round + k) % 3];
 		add_chains(t, l, n, false, &id);
-		for (unsigned int k = 0; k < n; k++) {
-			assert_int_equal(pop(t), 1);
-			vu_vq_push(t->r.vq, &t->c, 0);
-		}
+		pop_complete(t, n);
 		assert_int_equal(pop(t), 0);
 		vu_vq_notify(t->r.vq);
 		used_batch_expect(t, n, (uint16_t)((id + 8 - 1) % 8), 0);
@@ -737,10 +740,7 @@ static void test_publish(void **state)
 
 	ring(t, 8, FG_IN_ORDER);
 	add_chains(t, lens, 2, false, &id);
-	for (unsigned int k = 0; k < 2; k++) {
-		assert_int_equal(pop(t), 1);
-		vu_vq_push(t->r.vq, &t->c, 0);
-	}
+	pop_complete(t, 2);
 	assert_int_equal(fg_packed_get_used_batch(&t->r, &uid, &ulen), 0);
 	vu_vq_publish(t->r.vq);
 	assert_false(fg_eventfd_fired(t->r.vq->call_fd));
