@@ -327,7 +327,8 @@ void vq_packed_push(struct vu_vq *vq, const struct vu_chain *c, uint32_t len)
 	vq->stats.completed++;
 }
 
-/* Used descriptors are visible as they are written; not a held batch. */
+/* Used descriptors are visible as they are written: left to write are a
+ * held IN_ORDER batch and the inflight record. */
 void vq_packed_publish(struct vu_vq *vq)
 {
 	used_batch_write(vq);
